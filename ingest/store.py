@@ -1,0 +1,195 @@
+"""The corpus: normalised messages and documents in one SQLite file (WAL).
+
+Each input file goes in inside one transaction, so a crash or a bad file never leaves half a
+file behind and a rerun finishes the job. Record ids come from content, so inserting the same
+records again changes nothing (`INSERT OR IGNORE`). Later stages read records back in
+conversation/time order through `messages()` and `documents()`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from core.errors import StoreError
+from core.records import ChatKind, Document, DocumentKind, Message, MessageKind
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    conversation_name TEXT NOT NULL,
+    chat_kind TEXT NOT NULL,
+    sender_id TEXT NOT NULL,
+    sender_name TEXT NOT NULL,
+    is_owner INTEGER NOT NULL,
+    ts REAL NOT NULL,            -- epoch seconds, for ordering and ranges
+    time TEXT NOT NULL,          -- ISO 8601 with the original offset
+    text TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    reply_to TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS messages_conv_ts ON messages (conversation_id, ts);
+CREATE INDEX IF NOT EXISTS messages_source_id ON messages (source_id);
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    date TEXT,
+    url TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    format TEXT NOT NULL,
+    ingested_at TEXT NOT NULL DEFAULT (datetime('now')),
+    messages INTEGER NOT NULL,
+    documents INTEGER NOT NULL,
+    PRIMARY KEY (path, sha256)
+);
+"""
+
+_MSG_COLUMNS = (
+    "id, source, source_id, conversation_id, conversation_name, chat_kind, sender_id, "
+    "sender_name, is_owner, ts, time, text, kind, reply_to"
+)
+_INSERT_MESSAGE = f"INSERT OR IGNORE INTO messages ({_MSG_COLUMNS}) VALUES ({', '.join('?' * 14)})"
+_INSERT_DOCUMENT = "INSERT OR IGNORE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+class CorpusStore:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level=None)  # explicit BEGIN/COMMIT below
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: committed data survives a process crash
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a usable corpus database ({exc})") from None
+
+    @classmethod
+    def open_existing(cls, path: Path) -> CorpusStore:
+        if not Path(path).is_file():
+            raise StoreError(f"{path}: no corpus yet; run `twin ingest PATH...` first")
+        return cls(path)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> CorpusStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def add_messages(self, messages: Iterable[Message]) -> int:
+        """Insert; returns how many were new. Call inside `transaction()`."""
+        before = self.db.total_changes
+        self.db.executemany(_INSERT_MESSAGE, (_message_row(m) for m in messages))
+        return self.db.total_changes - before
+
+    def add_documents(self, documents: Iterable[Document]) -> int:
+        before = self.db.total_changes
+        self.db.executemany(_INSERT_DOCUMENT, (_document_row(d) for d in documents))
+        return self.db.total_changes - before
+
+    def record_file(self, path: Path, sha256: str, fmt: str, messages: int, documents: int) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO files (path, sha256, format, messages, documents) VALUES (?, ?, ?, ?, ?)",
+            (str(path), sha256, fmt, messages, documents),
+        )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def messages(self, conversation_id: str | None = None) -> Iterator[Message]:
+        """All messages ordered by conversation, then time (then source id for ties)."""
+        sql = f"SELECT {_MSG_COLUMNS} FROM messages"
+        args: tuple = ()
+        if conversation_id is not None:
+            sql += " WHERE conversation_id = ?"
+            args = (conversation_id,)
+        sql += " ORDER BY conversation_id, ts, source_id"
+        for row in self.db.execute(sql, args):
+            yield _row_message(row)
+
+    def documents(self) -> Iterator[Document]:
+        for row in self.db.execute("SELECT * FROM documents ORDER BY source_id"):
+            yield Document(
+                source=row[1], source_id=row[2], kind=DocumentKind(row[3]), title=row[4], text=row[5],
+                date=datetime.fromisoformat(row[6]) if row[6] else None, url=row[7],
+            )
+
+    def conversations(self) -> list[tuple[str, str, str]]:
+        """(conversation_id, name, chat_kind) of every conversation."""
+        return list(self.db.execute(
+            "SELECT conversation_id, MAX(conversation_name), MAX(chat_kind) FROM messages GROUP BY conversation_id"
+        ))
+
+    def stats(self) -> dict:
+        q = self.db.execute
+        by_source = dict(q("SELECT source, COUNT(*) FROM messages GROUP BY source").fetchall())
+        for source, n in q("SELECT source, COUNT(*) FROM documents GROUP BY source"):
+            by_source[source] = by_source.get(source, 0) + n
+        return {
+            "messages": q("SELECT COUNT(*) FROM messages").fetchone()[0],
+            "documents": q("SELECT COUNT(*) FROM documents").fetchone()[0],
+            "conversations": q("SELECT COUNT(DISTINCT conversation_id) FROM messages").fetchone()[0],
+            "by_source": by_source,
+            "by_kind": dict(q("SELECT kind, COUNT(*) FROM messages GROUP BY kind").fetchall()),
+            "owner_text_messages": q(
+                "SELECT COUNT(*) FROM messages WHERE is_owner = 1 AND kind = 'text'"
+            ).fetchone()[0],
+            "files": q("SELECT COUNT(*) FROM files").fetchone()[0],
+        }
+
+    def content_hash(self) -> str:
+        """Digest of every record id: equal corpora have equal hashes, whatever the insert order."""
+        digest = hashlib.sha256()
+        for (rid,) in self.db.execute("SELECT id FROM messages ORDER BY id"):
+            digest.update(rid.encode())
+        for (rid,) in self.db.execute("SELECT id FROM documents ORDER BY id"):
+            digest.update(rid.encode())
+        return digest.hexdigest()
+
+
+def _message_row(m: Message) -> tuple:
+    return (
+        m.id, m.source, m.source_id, m.conversation_id, m.conversation_name, m.chat_kind.value,
+        m.sender_id, m.sender_name, int(m.is_owner), m.timestamp.timestamp(), m.timestamp.isoformat(),
+        m.text, m.kind.value, m.reply_to,
+    )
+
+
+def _row_message(row: tuple) -> Message:
+    return Message(
+        source=row[1], source_id=row[2], conversation_id=row[3], conversation_name=row[4],
+        chat_kind=ChatKind(row[5]), sender_id=row[6], sender_name=row[7], is_owner=bool(row[8]),
+        timestamp=datetime.fromisoformat(row[10]), text=row[11], kind=MessageKind(row[12]), reply_to=row[13],
+    )
+
+
+def _document_row(d: Document) -> tuple:
+    return (d.id, d.source, d.source_id, d.kind.value, d.title, d.text, d.date.isoformat() if d.date else None, d.url)
