@@ -44,9 +44,15 @@ def init(
         console.print("[yellow]no --owner given:[/yellow] edit [owner] so your messages can be told apart")
 
 
+_registered = False
+
+
 def build_app() -> typer.Typer:
-    for module in STAGE_CLIS:
-        importlib.import_module(module).register(app)
+    global _registered
+    if not _registered:
+        for module in STAGE_CLIS:
+            importlib.import_module(module).register(app)
+        _registered = True
     return app
 
 

@@ -150,22 +150,34 @@ class MemoryConfig(Section):
 class ServiceConfig(Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, gt=0, lt=65536)
+    model_name: str = Field("twin", description="model id clients ask for; '<model_name>-writer' writes posts")
     api_key_hashes: list[str] = Field(default_factory=list, description="sha256 hex of accepted keys (`twin serve hash-key`)")
     allow_no_auth: bool = Field(False, description="only honoured when host is 127.0.0.1/localhost")
     backend: Literal["transformers", "openai", "echo"] = "transformers"
     backend_url: str | None = None  # for backend = "openai" (vLLM, any OpenAI-compatible server)
-    backend_model: str | None = None
+    backend_model: str | None = None  # model name sent to that server (e.g. the LoRA name given to vLLM)
     backend_api_key: str | None = None
+    backend_timeout_s: float = Field(120.0, gt=0)
+    base_model: str | None = Field(None, description="transformers backend: None = the adapter's base, else train.base_model")
     adapter: Path | None = None  # None = newest under paths.adapters, if any
+    use_adapter: bool = Field(True, description="false: serve the base model without any adapter")
+    device: str = Field("auto", description="transformers backend: 'auto', 'cpu', 'cuda', 'cuda:1'...")
     context_tokens: int = Field(2048, gt=0)
     memory_tokens: int = Field(600, gt=0, description="budget for retrieved memories in the prompt")
+    default_max_tokens: int = Field(256, gt=0, description="reply length when a request names none")
     max_tokens_limit: int = Field(1024, gt=0)
     max_body_bytes: int = Field(1_000_000, gt=0)
+    max_messages: int = Field(200, gt=0, description="messages accepted in one request")
+    request_log: bool = Field(True, description="log time, mode, memory ids/scores and latency (no message text)")
 
     @model_validator(mode="after")
     def _openai_needs_url(self) -> ServiceConfig:
         if self.backend == "openai" and not self.backend_url:
             raise ValueError("service.backend = 'openai' needs service.backend_url")
+        if self.default_max_tokens > self.max_tokens_limit:
+            raise ValueError("service.default_max_tokens must not exceed service.max_tokens_limit")
+        if self.memory_tokens >= self.context_tokens:
+            raise ValueError("service.memory_tokens must be smaller than service.context_tokens")
         return self
 
 

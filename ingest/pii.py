@@ -22,6 +22,9 @@ _ID_CARD = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0
 _BANK_CARD = re.compile(r"(?<![0-9A-Za-z])(?:\d[ -]?){12,18}\d(?![0-9A-Za-z])")
 _IPV4 = re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d.])")
 _CN_MOBILE = re.compile(r"(?<![0-9A-Za-z])(?:\+?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}(?![0-9A-Za-z])")
+_CN_LANDLINE = re.compile(r"(?<![0-9A-Za-z-])0\d{2,3}-\d{7,8}(?![0-9A-Za-z])")
+_IPV6 = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}(?![0-9A-Fa-f:])|(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}:){0,5}[0-9A-Fa-f]{1,4}(?![0-9A-Fa-f:])")
+_IBAN = re.compile(r"(?<![0-9A-Za-z])[A-Z]{2}\d{2}[A-Z0-9]{11,30}(?![0-9A-Za-z])")
 _INTL_PHONE = re.compile(r"(?<![0-9A-Za-z+])\+\d{1,3}[ -]?(?:\(\d{1,4}\)[ -]?)?\d{2,4}(?:[ -]?\d{2,4}){1,3}(?![0-9A-Za-z])")
 _DIGIT = re.compile(r"\d")
 
@@ -30,6 +33,12 @@ def id_card_ok(number: str) -> bool:
     digits = number.upper()
     total = sum(int(d) * w for d, w in zip(digits[:17], _ID_WEIGHTS))
     return _ID_CHECK[total % 11] == digits[17]
+
+
+def iban_ok(value: str) -> bool:
+    """ISO 13616 mod-97 check: move the first four characters to the end, letters to numbers."""
+    rearranged = value[4:] + value[:4]
+    return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
 
 
 def luhn_ok(number: str) -> bool:
@@ -65,16 +74,23 @@ class Scrubber:
             text = self._sub(self._blocked, "<BLOCKED>", text)
         if not _DIGIT.search(text):  # fast path: most chat lines hold no digits at all
             return text
+        # Phones first: a '+86 ...' number can pass a Luhn check by chance.
+        if cfg.phone:
+            text = self._sub(_CN_MOBILE, "<PHONE>", text)
+            if "-" in text:
+                text = self._sub(_CN_LANDLINE, "<PHONE>", text)
+            if "+" in text:
+                text = self._sub(_INTL_PHONE, "<PHONE>", text)
         if cfg.id_card:
             text = self._sub(_ID_CARD, "<ID_CARD>", text, lambda m: id_card_ok(m.group()))
         if cfg.bank_card:
             text = self._sub(_BANK_CARD, "<BANK_CARD>", text, lambda m: luhn_ok(m.group()))
-        if cfg.ip and "." in text:
-            text = self._sub(_IPV4, "<IP>", text)
-        if cfg.phone:
-            text = self._sub(_CN_MOBILE, "<PHONE>", text)
-            if "+" in text:
-                text = self._sub(_INTL_PHONE, "<PHONE>", text)
+            text = self._sub(_IBAN, "<BANK_CARD>", text, lambda m: iban_ok(m.group()))
+        if cfg.ip:
+            if "." in text:
+                text = self._sub(_IPV4, "<IP>", text)
+            if ":" in text:
+                text = self._sub(_IPV6, "<IP>", text)
         return text
 
     def _sub(self, pattern: re.Pattern, placeholder: str, text: str, accept=None) -> str:

@@ -12,7 +12,10 @@ from ingest.base import Parser
 from ingest.textio import head
 
 FORMATS: dict[str, str] = {
+    # chats
     "wechat-pywxdump-csv": "ingest.formats.wechat:PyWxDumpCsv",
+    # more chat formats go here
+    # posts and articles (documents last: they accept any .txt/.md/.html)
 }
 
 

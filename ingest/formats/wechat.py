@@ -4,20 +4,33 @@ PyWxDump CSV, the layout WeClone reads:
     id,MsgSvrID,type_name,is_sender,talker,room_name,msg,src,CreateTime
 CreateTime is exporter-local time with no offset (`ingest.source_tz`); spreadsheets re-save it as
 '2024/10/4 11:43'. `is_sender` is the owner flag and is trusted over `talker`.
+
+WeChatMsg/MemoTrace (LC044/WeChatMsg), one file per conversation named after it ('<备注>.csv',
+'<备注>_utf8.csv', '<备注>.txt'):
+  v1 CSV  localId,TalkerId,Type,SubType,IsSender,CreateTime,Status,StrContent,StrTime[,Remark,NickName,Sender]
+          CreateTime is an epoch; IsSender is the owner flag; non-text StrContent is raw XML.
+  v2 CSV  消息ID,类型,发送人,时间,内容,备注,昵称,更多信息: no owner flag, so "me" comes from the
+          configured names (ctx.owner); 时间 is local time.
+  TXT     '{time} {display name}\n{content}\n\n' blocks; system lines have no sender; media are
+          placeholders ([图片] in v1, 【图片】 in v2).
 """
 
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import InputError
 from core.records import ChatKind, Message, MessageKind
 from ingest.base import ParseContext, Parser, Record
+from ingest.formats.chatkit import chat_kind_for, file_chat_name, is_recall_notice, placeholder_kind, split_blocks
 from ingest.textio import clean, read_text
-from ingest.timeparse import parse_local
+from ingest.timeparse import from_epoch, parse_local
 
 # type_name -> kind. Names not listed (未知, 游戏相关...) become OTHER.
 PYWXDUMP_KINDS: dict[str, MessageKind] = {
