@@ -1,0 +1,155 @@
+"""qdrant-client backend: a Qdrant server (memory.qdrant_url) or local mode on a folder.
+
+Local mode (`QdrantClient(path=...)`) scores every vector in Python, so it is a test double
+for the server API (the contract tests run on it), not an embedded default. The embedder id and
+dimension live in the collection's metadata, so any client of the server sees them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import StoreError, UnavailableError
+from retrieval.lexical import Sparse
+from retrieval.store import (
+    DENSE, FLOAT_FIELDS, KEYWORD_FIELDS, LEXICAL, Candidate, MemoryFilter, MemoryStore, StoredPoint, StoreMeta,
+)
+
+
+def client_filter(flt: MemoryFilter | None):
+    if flt is None or flt.is_empty():
+        return None
+    from qdrant_client import models as m
+
+    must = []
+    if flt.kinds:
+        must.append(m.FieldCondition(key="kind", match=m.MatchAny(any=list(flt.kinds))))
+    if flt.sources:
+        must.append(m.FieldCondition(key="source", match=m.MatchAny(any=list(flt.sources))))
+    if flt.conversation_id:
+        must.append(m.FieldCondition(key="conversation_id", match=m.MatchValue(value=flt.conversation_id)))
+    if flt.participants:
+        must.append(m.FieldCondition(key="participants", match=m.MatchAny(any=list(flt.participants))))
+    if flt.end is not None:
+        must.append(m.FieldCondition(key="start_ts", range=m.Range(lte=flt.end.timestamp())))
+    if flt.start is not None:
+        must.append(m.FieldCondition(key="end_ts", range=m.Range(gte=flt.start.timestamp())))
+    return m.Filter(must=must)
+
+
+class ClientStore(MemoryStore):
+    def __init__(self, meta: StoreMeta, collection: str, *, url: str | None = None, api_key: str | None = None,
+                 path: Path | None = None, create: bool = False):
+        from qdrant_client import QdrantClient
+
+        self.meta, self.collection = meta, collection
+        self.backend = "server" if url else "local"
+        where = url or str(path)
+        self._where = f"{where} collection {collection!r}"
+        try:
+            self.client = QdrantClient(url=url, api_key=api_key, timeout=10) if url else QdrantClient(path=str(path))
+            exists = self.client.collection_exists(collection)
+        except Exception as exc:  # httpx/grpc errors differ by transport; all mean "not reachable"
+            if url:
+                raise UnavailableError(f"Qdrant at {url} is not reachable ({type(exc).__name__}: {exc})") from None
+            raise StoreError(f"{path}: cannot open Qdrant local storage ({exc})") from None
+        if exists:
+            stored = self.client.get_collection(collection).config.metadata or {}
+            meta.check(stored, self._where)
+        elif create:
+            self._create()
+        else:
+            raise StoreError(f"{self._where}: no memories indexed yet; run `twin memory index` first")
+
+    def _create(self) -> None:
+        from qdrant_client import models as m
+
+        self.client.create_collection(
+            self.collection,
+            vectors_config={DENSE: m.VectorParams(size=self.meta.dim, distance=m.Distance.COSINE)},
+            sparse_vectors_config={LEXICAL: m.SparseVectorParams(modifier=m.Modifier.IDF)},
+            metadata={"kind": "twin-memory", **self.meta.as_dict()},
+        )
+        for name in KEYWORD_FIELDS:
+            self.client.create_payload_index(self.collection, name, m.PayloadSchemaType.KEYWORD)
+        for name in FLOAT_FIELDS:
+            self.client.create_payload_index(self.collection, name, m.PayloadSchemaType.FLOAT)
+
+    def upsert(self, points: Sequence[StoredPoint]) -> None:
+        from qdrant_client import models as m
+
+        if not points:
+            return
+        native = [
+            m.PointStruct(id=p.id, payload=p.payload, vector={
+                DENSE: np.asarray(p.dense, dtype=np.float32).tolist(),
+                LEXICAL: m.SparseVector(indices=p.sparse.indices, values=p.sparse.values),
+            })
+            for p in points
+        ]
+        self.client.upsert(self.collection, native, wait=True)
+
+    def existing(self, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        return {str(r.id) for r in self.client.retrieve(self.collection, list(ids), with_payload=False)}
+
+    def scroll_payloads(self, kinds: Sequence[str] | None = None, with_payload: bool = True) -> Iterable[tuple[str, dict]]:
+        offset = None
+        flt = client_filter(MemoryFilter(kinds=kinds)) if kinds else None
+        while True:
+            records, offset = self.client.scroll(self.collection, scroll_filter=flt, limit=1000, offset=offset,
+                                                 with_payload=with_payload, with_vectors=False)
+            for record in records:
+                yield str(record.id), record.payload or {}
+            if offset is None:
+                return
+
+    def all_ids(self, kinds: Sequence[str] | None = None) -> set[str]:
+        return {pid for pid, _ in self.scroll_payloads(kinds, with_payload=False)}
+
+    def delete(self, ids: Sequence[str]) -> int:
+        from qdrant_client import models as m
+
+        found = self.existing(ids)
+        if found:
+            self.client.delete(self.collection, m.PointIdsList(points=list(found)), wait=True)
+        return len(found)
+
+    def count(self) -> int:
+        return self.client.count(self.collection, exact=True).count
+
+    def search_dense(self, vector: np.ndarray, limit: int, flt: MemoryFilter | None = None,
+                     exact: bool = False) -> list[Candidate]:
+        from qdrant_client import models as m
+
+        result = self.client.query_points(
+            self.collection, query=np.asarray(vector, dtype=np.float32).tolist(), using=DENSE, limit=limit,
+            query_filter=client_filter(flt), with_payload=False,
+            search_params=m.SearchParams(exact=True) if exact else None,
+        )
+        return [Candidate(str(p.id), float(p.score)) for p in result.points]
+
+    def search_sparse(self, sparse: Sparse, limit: int, flt: MemoryFilter | None = None) -> list[Candidate]:
+        from qdrant_client import models as m
+
+        if not sparse:
+            return []
+        result = self.client.query_points(
+            self.collection, query=m.SparseVector(indices=sparse.indices, values=sparse.values), using=LEXICAL,
+            limit=limit, query_filter=client_filter(flt), with_payload=False,
+        )
+        return [Candidate(str(p.id), float(p.score)) for p in result.points]
+
+    def payloads(self, ids: Sequence[str]) -> dict[str, dict]:
+        if not ids:
+            return {}
+        return {str(r.id): r.payload or {} for r in self.client.retrieve(self.collection, list(ids), with_payload=True)}
+
+    def close(self) -> None:
+        if getattr(self, "client", None) is not None:
+            self.client.close()
+            self.client = None

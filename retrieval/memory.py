@@ -1,0 +1,224 @@
+"""The facade the service and the CLI use: open the configured store, search it, add notes,
+and build it from the corpus (`index_corpus`, behind `twin memory index`).
+
+Backend by config: memory.qdrant_url set -> qdrant-client against that server; otherwise the
+embedded qdrant-edge shard in paths.memory.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from core.config import MemoryConfig, TwinConfig
+from core.errors import StoreError
+from core.records import Memory, MemoryHit
+from retrieval.chunking import chat_memories, document_memories, estimate_tokens
+from retrieval.embedders import Embedder, load_embedder
+from retrieval.lexical import LexicalEncoder
+from retrieval.search import FusionParams, HybridSearcher, cross_encoder_reranker
+from retrieval.store import MemoryFilter, MemoryStore, StoredPoint, StoreMeta, memory_payload
+
+INDEX_BATCH = 256  # memories embedded and upserted together; a crash loses at most one batch of work
+
+
+def fusion_params(cfg: MemoryConfig) -> FusionParams:
+    return FusionParams(dense_weight=cfg.dense_weight, sparse_weight=cfg.sparse_weight, rrf_k=cfg.rrf_k,
+                        candidates=cfg.candidates, time_mode=cfg.time_mode, time_weight=cfg.time_weight)
+
+
+def open_store(config: TwinConfig, meta: StoreMeta, *, create: bool = False) -> MemoryStore:
+    cfg = config.memory
+    if cfg.qdrant_url:
+        from retrieval.client_store import ClientStore
+
+        return ClientStore(meta, cfg.collection, url=cfg.qdrant_url, api_key=cfg.qdrant_api_key, create=create)
+    from retrieval.edge_store import EdgeStore
+
+    return EdgeStore(config.path("memory"), meta, create=create)
+
+
+def store_meta(embedder: Embedder, lexical: LexicalEncoder) -> StoreMeta:
+    return StoreMeta(embedder=embedder.id, dim=embedder.dim, lexical=lexical.id)
+
+
+class MemoryIndex:
+    """Search and small edits over one memory store."""
+
+    def __init__(self, store: MemoryStore, embedder: Embedder, lexical: LexicalEncoder,
+                 params: FusionParams | None = None, reranker=None):
+        self.store, self.embedder, self.lexical = store, embedder, lexical
+        self.searcher = HybridSearcher(store, embedder, lexical, params, reranker)
+
+    @classmethod
+    def open(cls, config: TwinConfig) -> MemoryIndex:
+        embedder = load_embedder(config.memory.embedder)
+        lexical = LexicalEncoder(config.memory.lexical)
+        store = open_store(config, store_meta(embedder, lexical))
+        reranker = cross_encoder_reranker(config.memory.reranker) if config.memory.reranker else None
+        return cls(store, embedder, lexical, fusion_params(config.memory), reranker)
+
+    def search(self, query: str, k: int = 8, *, kinds: Sequence[str] | None = None,
+               sources: Sequence[str] | None = None, conversation_id: str | None = None,
+               participants: Sequence[str] | None = None, start: datetime | None = None,
+               end: datetime | None = None, now: datetime | None = None) -> list[MemoryHit]:
+        flt = MemoryFilter(kinds=kinds, sources=sources, conversation_id=conversation_id,
+                           participants=participants, start=start, end=end)
+        return self.searcher.search(query, k, flt, now)
+
+    def add_note(self, text: str, when: datetime | None = None) -> str:
+        """A memory the owner types ("I moved to Berlin in March 2021"); returns its id."""
+        text = text.strip()
+        if not text:
+            raise ValueError("a note needs text")
+        when = when or datetime.now(UTC).astimezone()
+        if when.utcoffset() is None:
+            raise ValueError("the note's time needs a timezone")
+        memory = Memory(text=f"[{when.strftime('%Y-%m-%d')}] note: {text}", source_ids=(), start=when, end=when,
+                        kind="note", source="note")
+        add_memories(self.store, self.embedder, self.lexical, [memory])
+        return memory.id
+
+    def delete(self, memory_id: str) -> bool:
+        return self.store.delete([memory_id]) > 0
+
+    def stats(self) -> dict:
+        return {**memory_stats(self.store), "embedder": self.embedder.id, "dim": self.embedder.dim,
+                "lexical": self.lexical.id, "backend": "edge" if self.store.backend == "edge" else "server"}
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> MemoryIndex:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def memory_stats(store: MemoryStore) -> dict:
+    by_kind: dict[str, int] = {}
+    messages = tokens = chats = 0
+    total_tokens = 0
+    for _, payload in store.scroll_payloads():
+        kind = payload.get("kind", "chat")
+        by_kind[kind] = by_kind.get(kind, 0) + 1
+        n_tokens = estimate_tokens(payload.get("text", ""))
+        total_tokens += n_tokens
+        if kind == "chat":
+            chats += 1
+            messages += len(payload.get("source_ids") or ())
+            tokens += n_tokens
+    total = sum(by_kind.values())
+    return {
+        "memories": total,
+        "by_kind": by_kind,
+        # per chat memory: what recall@k should be read against (see DESIGN.md)
+        "messages_per_memory": round(messages / chats, 3) if chats else 0.0,
+        "tokens_per_memory": round(tokens / chats, 1) if chats else (round(total_tokens / total, 1) if total else 0.0),
+    }
+
+
+def add_memories(store: MemoryStore, embedder: Embedder, lexical: LexicalEncoder, memories: Sequence[Memory],
+                 progress=None) -> int:
+    """Embed and upsert the memories not stored yet; returns how many were new."""
+    ids = [m.id for m in memories]
+    have = store.existing(ids)
+    new = [m for m in memories if m.id not in have]
+    if not new:
+        return 0
+    vectors = embedder.embed_documents([m.text for m in new])
+    store.upsert([StoredPoint(m.id, vectors[i], lexical.document(m.text), memory_payload(m)) for i, m in enumerate(new)])
+    if progress:
+        progress(len(new))
+    return len(new)
+
+
+def corpus_memories(config: TwinConfig) -> list[Memory]:
+    from ingest.store import CorpusStore
+
+    cfg = config.memory
+    with CorpusStore.open_existing(config.path("corpus")) as corpus:
+        memories = list(chat_memories(corpus.messages(), cfg.chunk_turns, cfg.chunk_overlap, cfg.session_gap_minutes))
+        memories.extend(document_memories(corpus.documents(), cfg.doc_chunk_chars))
+    return dedupe(memories)
+
+
+def dedupe(memories: Iterable[Memory]) -> list[Memory]:
+    seen: dict[str, Memory] = {}
+    for memory in memories:
+        seen.setdefault(memory.id, memory)
+    return list(seen.values())
+
+
+def build_store(store: MemoryStore, embedder: Embedder, lexical: LexicalEncoder, memories: Sequence[Memory],
+                *, batch: int = INDEX_BATCH, progress: bool = False, on_batch=None) -> dict:
+    """Make the store hold exactly `memories` (plus notes): embed only new ids, upsert in batches,
+    drop memories the corpus no longer produces, then build the HNSW index."""
+    started = time.perf_counter()
+    wanted = {m.id for m in memories}
+    have = store.all_ids()
+    todo = [m for m in memories if m.id not in have]
+    notes = store.all_ids(kinds=["note"])
+    stale = sorted(have - wanted - notes)
+    bar = _progress(len(todo), "embedding memories") if progress else None
+    added = 0
+    for start in range(0, len(todo), batch):
+        chunk = todo[start:start + batch]
+        vectors = embedder.embed_documents([m.text for m in chunk])
+        store.upsert([StoredPoint(m.id, vectors[i], lexical.document(m.text), memory_payload(m))
+                      for i, m in enumerate(chunk)])
+        added += len(chunk)
+        if bar:
+            bar(len(chunk))
+        if on_batch:
+            on_batch(added)
+    if bar:
+        bar(0, done=True)
+    removed = store.delete(stale) if stale else 0
+    if added or removed:
+        if progress:
+            print(f"building the search index over {store.count()} memories...", file=sys.stderr, flush=True)
+        store.optimize()
+    return {"memories": store.count(), "new": added, "unchanged": len(memories) - added, "removed": removed,
+            "seconds": round(time.perf_counter() - started, 2)}
+
+
+def index_corpus(config: TwinConfig, progress: bool = True, *, batch: int = INDEX_BATCH, on_batch=None) -> dict:
+    """Build or refresh the memory store from the corpus (`twin memory index`)."""
+    embedder = load_embedder(config.memory.embedder)
+    lexical = LexicalEncoder(config.memory.lexical)
+    memories = corpus_memories(config)
+    if not memories:
+        raise StoreError(f"{config.path('corpus')}: the corpus has no text messages or documents to index")
+    with open_store(config, store_meta(embedder, lexical), create=True) as store:
+        report = build_store(store, embedder, lexical, memories, batch=batch, progress=progress, on_batch=on_batch)
+        report.update(memory_stats(store))
+    report.update({"embedder": embedder.id, "backend": "server" if config.memory.qdrant_url else "edge",
+                   "location": config.memory.qdrant_url or str(config.path("memory"))})
+    return report
+
+
+def rebuild_location(config: TwinConfig) -> Path | None:
+    """Folder removed by `twin memory index --rebuild` (edge backend only)."""
+    return None if config.memory.qdrant_url else config.path("memory")
+
+
+def _progress(total: int, label: str):
+    """A tiny rich progress bar on stderr: call with a count to advance, done=True to finish."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=None, transient=False)
+    task = bar.add_task(label, total=total)
+    bar.start()
+
+    def advance(n: int, done: bool = False) -> None:
+        bar.advance(task, n)
+        if done:
+            bar.stop()
+
+    return advance

@@ -1,0 +1,105 @@
+"""Hybrid search: dense and lexical candidates fused by weighted reciprocal rank.
+
+    score(m) = sum over lists L of  w_L / (rrf_k + rank_L(m))
+
+Lists: dense and lexical under the caller's filters; when the question names a time
+(retrieval/timeparse.py) and `time_mode` is "boost", the same two searches again restricted
+to that time range, weighted by `time_weight` (so in-range memories rise, others stay
+reachable); with "filter" the range becomes a hard filter. Fusion runs here, not in the
+engine, so the edge shard and a Qdrant server rank identically.
+An optional reranker (a callable (query, texts) -> scores) reorders the fused top candidates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from core.records import MemoryHit
+from retrieval.embedders import Embedder
+from retrieval.lexical import LexicalEncoder
+from retrieval.store import Candidate, MemoryFilter, MemoryStore, payload_memory
+from retrieval.timeparse import parse_time_range
+
+Reranker = Callable[[str, Sequence[str]], Sequence[float]]
+
+
+@dataclass
+class FusionParams:
+    dense_weight: float = 1.0
+    sparse_weight: float = 1.0
+    rrf_k: int = 60
+    candidates: int = 50  # per list
+    time_mode: str = "boost"  # "boost" | "filter" | "off"
+    time_weight: float = 1.0
+
+
+def rrf(lists: Sequence[tuple[float, Sequence[Candidate]]], rrf_k: int) -> dict[str, float]:
+    fused: dict[str, float] = {}
+    for weight, candidates in lists:
+        if weight <= 0:
+            continue
+        for rank, cand in enumerate(candidates, start=1):
+            fused[cand.id] = fused.get(cand.id, 0.0) + weight / (rrf_k + rank)
+    return fused
+
+
+class HybridSearcher:
+    def __init__(self, store: MemoryStore, embedder: Embedder, lexical: LexicalEncoder,
+                 params: FusionParams | None = None, reranker: Reranker | None = None, rerank_depth: int = 30):
+        self.store, self.embedder, self.lexical = store, embedder, lexical
+        self.params = params or FusionParams()
+        self.reranker, self.rerank_depth = reranker, rerank_depth
+
+    def ranked_ids(self, query: str, k: int, flt: MemoryFilter | None = None, now: datetime | None = None,
+                   query_vector=None) -> list[tuple[str, float]]:
+        """(point id, fused score) best first, without payloads: what the benchmarks score."""
+        p = self.params
+        flt = flt or MemoryFilter()
+        vector = self.embedder.embed_query(query) if query_vector is None else query_vector
+        sparse = self.lexical.query(query)
+        depth = max(p.candidates, k)
+        lists: list[tuple[float, Sequence[Candidate]]] = []
+        when = parse_time_range(query, now or datetime.now(UTC).astimezone()) if p.time_mode != "off" else None
+        if when is not None and p.time_mode == "filter" and flt.start is None and flt.end is None:
+            flt = replace(flt, start=when.start, end=when.end)
+            when = None
+        if p.dense_weight > 0:
+            lists.append((p.dense_weight, self.store.search_dense(vector, depth, flt)))
+        if p.sparse_weight > 0:
+            lists.append((p.sparse_weight, self.store.search_sparse(sparse, depth, flt)))
+        if when is not None:
+            timed = replace(flt, start=when.start, end=when.end)
+            if p.dense_weight > 0:
+                lists.append((p.dense_weight * p.time_weight, self.store.search_dense(vector, depth, timed)))
+            if p.sparse_weight > 0:
+                lists.append((p.sparse_weight * p.time_weight, self.store.search_sparse(sparse, depth, timed)))
+        if len(lists) == 1:  # one list: keep its own scores, they mean more than 1/rank
+            return [(c.id, c.score) for c in lists[0][1]][:max(k, self.rerank_depth if self.reranker else k)]
+        fused = rrf(lists, p.rrf_k)
+        return sorted(fused.items(), key=lambda item: -item[1])
+
+    def search(self, query: str, k: int = 8, flt: MemoryFilter | None = None, now: datetime | None = None) -> list[MemoryHit]:
+        ranked = self.ranked_ids(query, k, flt, now)
+        depth = max(k, self.rerank_depth) if self.reranker else k
+        top = ranked[:depth]
+        payloads = self.store.payloads([pid for pid, _ in top])
+        hits = [MemoryHit(payload_memory(payloads[pid]), score, pid) for pid, score in top if pid in payloads]
+        if self.reranker and hits:
+            scores = self.reranker(query, [h.memory.text for h in hits])
+            hits = [replace(h, score=float(s)) for h, s in zip(hits, scores, strict=True)]
+            hits.sort(key=lambda h: -h.score)
+        return hits[:k]
+
+
+def cross_encoder_reranker(model: str) -> Reranker:
+    """A sentence-transformers CrossEncoder (HF id or local path) as a rerank hook."""
+    from sentence_transformers import CrossEncoder
+
+    encoder = CrossEncoder(model, device="cpu")
+
+    def rerank(query: str, texts: Sequence[str]) -> Sequence[float]:
+        return [float(s) for s in encoder.predict([(query, t) for t in texts])]
+
+    return rerank

@@ -1,0 +1,163 @@
+"""One `MemoryStore` interface, two implementations on Qdrant's engine.
+
+  EdgeStore    qdrant-edge-py EdgeShard in-process on a folder (the default): WAL, HNSW,
+               payload indexes, sparse vectors with IDF.
+  ClientStore  qdrant-client against a Qdrant server (memory.qdrant_url), or local mode
+               (`QdrantClient(path=...)`) which tests use as a stand-in for the server API.
+
+Both keep one dense vector ("dense") and one sparse lexical vector ("lexical", IDF applied by
+the engine) per point, the same payload, and the same metadata (embedder id + dimension,
+lexical encoder id). Opening with another embedder raises EmbedderMismatchError.
+Fusion and time boosting happen above the store (retrieval/search.py), so both behave alike.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from core.errors import EmbedderMismatchError, StoreError
+from core.records import Memory
+from retrieval.lexical import Sparse
+
+DENSE, LEXICAL = "dense", "lexical"
+KEYWORD_FIELDS = ("source", "conversation_id", "participants", "kind", "source_ids")
+FLOAT_FIELDS = ("start_ts", "end_ts")
+
+
+@dataclass(frozen=True)
+class StoreMeta:
+    """What a store must be opened with; saved when the store is created."""
+
+    embedder: str
+    dim: int
+    lexical: str
+
+    def as_dict(self) -> dict:
+        return {"embedder": self.embedder, "dim": self.dim, "lexical": self.lexical}
+
+    def check(self, stored: dict, where: str) -> None:
+        if stored.get("embedder") != self.embedder or int(stored.get("dim", -1)) != self.dim:
+            raise EmbedderMismatchError(
+                f"{where} was built with embedder {stored.get('embedder')!r} ({stored.get('dim')}-d) but "
+                f"memory.embedder gives {self.embedder!r} ({self.dim}-d); set memory.embedder back or "
+                f"rebuild with `twin memory index --rebuild`"
+            )
+        if stored.get("lexical") != self.lexical:
+            raise StoreError(
+                f"{where} was built with lexical encoder {stored.get('lexical')!r}, not {self.lexical!r}; "
+                f"rebuild with `twin memory index --rebuild`"
+            )
+
+
+@dataclass
+class MemoryFilter:
+    kinds: Sequence[str] | None = None
+    sources: Sequence[str] | None = None
+    conversation_id: str | None = None
+    participants: Sequence[str] | None = None  # any of them took part
+    start: datetime | None = None  # memories that overlap [start, end]
+    end: datetime | None = None
+
+    def is_empty(self) -> bool:
+        return not (self.kinds or self.sources or self.conversation_id or self.participants
+                    or self.start or self.end)
+
+
+@dataclass
+class StoredPoint:
+    id: str
+    dense: np.ndarray
+    sparse: Sparse
+    payload: dict = field(default_factory=dict)
+
+
+@dataclass
+class Candidate:
+    id: str
+    score: float
+    payload: dict | None = None
+
+
+def memory_payload(memory: Memory) -> dict:
+    return {
+        "text": memory.text,
+        "source_ids": list(memory.source_ids),
+        "kind": memory.kind,
+        "conversation_id": memory.conversation_id,
+        "participants": list(memory.participants),
+        "source": memory.source,
+        "start": memory.start.isoformat() if memory.start else None,
+        "end": memory.end.isoformat() if memory.end else None,
+        # floats for range filters: the same on the edge shard and every qdrant-client mode
+        "start_ts": memory.start.timestamp() if memory.start else None,
+        "end_ts": (memory.end or memory.start).timestamp() if (memory.end or memory.start) else None,
+        "extra": memory.extra,
+    }
+
+
+def payload_memory(payload: dict) -> Memory:
+    return Memory(
+        text=payload["text"],
+        source_ids=tuple(payload.get("source_ids") or ()),
+        start=datetime.fromisoformat(payload["start"]) if payload.get("start") else None,
+        end=datetime.fromisoformat(payload["end"]) if payload.get("end") else None,
+        kind=payload.get("kind") or "chat",
+        conversation_id=payload.get("conversation_id"),
+        participants=tuple(payload.get("participants") or ()),
+        source=payload.get("source"),
+        extra=payload.get("extra") or {},
+    )
+
+
+class MemoryStore(ABC):
+    """Points with a dense and a lexical vector and a memory payload."""
+
+    backend: str
+    meta: StoreMeta
+
+    @abstractmethod
+    def upsert(self, points: Sequence[StoredPoint]) -> None: ...
+
+    @abstractmethod
+    def existing(self, ids: Sequence[str]) -> set[str]:
+        """Which of these ids are stored already."""
+
+    @abstractmethod
+    def all_ids(self, kinds: Sequence[str] | None = None) -> set[str]: ...
+
+    @abstractmethod
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete; returns how many of them existed."""
+
+    @abstractmethod
+    def count(self) -> int: ...
+
+    @abstractmethod
+    def search_dense(self, vector: np.ndarray, limit: int, flt: MemoryFilter | None = None,
+                     exact: bool = False) -> list[Candidate]: ...
+
+    @abstractmethod
+    def search_sparse(self, sparse: Sparse, limit: int, flt: MemoryFilter | None = None) -> list[Candidate]: ...
+
+    @abstractmethod
+    def payloads(self, ids: Sequence[str]) -> dict[str, dict]: ...
+
+    @abstractmethod
+    def scroll_payloads(self, kinds: Sequence[str] | None = None) -> Iterable[tuple[str, dict]]: ...
+
+    def optimize(self) -> None:
+        """Build indexes after bulk upserts (HNSW); a no-op where the engine does it itself."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
