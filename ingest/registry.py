@@ -14,6 +14,10 @@ from ingest.textio import head
 FORMATS: dict[str, str] = {
     # chats
     "wechat-pywxdump-csv": "ingest.formats.wechat:PyWxDumpCsv",
+    "discord-dce-json": "ingest.formats.discord:DiscordChatExporterJson",
+    "slack-export": "ingest.formats.slack:SlackExport",
+    "instagram-json": "ingest.formats.messenger:InstagramJson",  # before messenger: same layout
+    "messenger-json": "ingest.formats.messenger:MessengerJson",
     # more chat formats go here
     # posts and articles (documents last: they accept any .txt/.md/.html)
 }
