@@ -20,6 +20,8 @@ FORMATS: dict[str, str] = {
     "messenger-json": "ingest.formats.messenger:MessengerJson",
     # more chat formats go here
     # posts and articles (documents last: they accept any .txt/.md/.html)
+    "x-archive": "ingest.formats.twitter:XArchive",
+    "linkedin-shares": "ingest.formats.linkedin:LinkedInShares",
 }
 
 
