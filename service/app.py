@@ -1,0 +1,61 @@
+"""The app factory. The backend, the memory store and the request log are built in the
+lifespan from the config and the manifests on disk, and closed when the server stops."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from core.config import TwinConfig
+from service.auth import auth_required, require_key
+from service.backends import Backend, load_backend
+from service.deps import ServiceState
+from service.errors import BodyLimitMiddleware, install_error_handlers
+from service.memory import MemoryGateway
+from service.request_log import RequestLog
+from service.routes import chat, health, memories, models, page
+from service.twin import Twin
+
+log = logging.getLogger("twin.service")
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def create_app(config: TwinConfig, *, backend: Backend | None = None, memory: MemoryGateway | None = None) -> FastAPI:
+    """Build the service. `backend`/`memory` are for callers that already hold one (bench, eval);
+    by default both come from the config."""
+    needs_key = auth_required(config.service)  # refuse an exposed, keyless twin before starting
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        model = backend or load_backend(config)
+        store = memory or MemoryGateway(config)
+        ok, detail = store.ready()
+        if not ok:  # not fatal: chat answers 503 until the store is there, then recovers
+            log.warning("%s", detail)
+        request_log = RequestLog(config.path("request_log")) if config.service.request_log else None
+        app.state.twin = ServiceState(config, model, store, Twin(config, model, store), request_log, needs_key)
+        try:
+            yield
+        finally:
+            if request_log is not None:
+                request_log.close()
+            if memory is None:
+                store.close()
+            if backend is None:
+                model.close()
+
+    app = FastAPI(title="twin", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, limit=config.service.max_body_bytes)
+    keyed = [Depends(require_key)]
+    app.include_router(chat.router, dependencies=keyed)
+    app.include_router(models.router, dependencies=keyed)
+    app.include_router(memories.router, dependencies=keyed)
+    app.include_router(health.router)
+    app.include_router(page.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

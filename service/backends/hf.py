@@ -1,0 +1,137 @@
+"""The model in this process: transformers + peft, on CPU by default.
+
+Base model: service.base_model, else the base the adapter was trained on (its manifest), else
+train.base_model ('smollm2' = the packaged SmolLM2-135M GGUF). Adapter: service.adapter, else
+the newest run under paths.adapters; none found means the base model alone."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from core.config import TwinConfig
+from core.errors import ModelError
+from service.backends.base import Backend, Delta, GenerationParams
+
+
+def newest_adapter(folder: Path) -> Path | None:
+    """The most recently written adapter run (a folder holding adapter_config.json)."""
+    if not folder.is_dir():
+        return None
+    runs = [p.parent for p in folder.glob("*/adapter_config.json")]
+    if (folder / "adapter_config.json").is_file():
+        runs.append(folder)
+    return max(runs, key=lambda p: (p / "adapter_config.json").stat().st_mtime, default=None)
+
+
+def choose_adapter(config: TwinConfig) -> Path | None:
+    svc = config.service
+    if not svc.use_adapter:
+        return None
+    if svc.adapter is not None:
+        path = config.resolve(svc.adapter)
+        if not (path / "adapter_config.json").is_file():
+            raise ModelError(f"service.adapter {path}: no adapter_config.json there")
+        return path
+    return newest_adapter(config.path("adapters"))
+
+
+def choose_base(config: TwinConfig, adapter: Path | None) -> tuple[str, str | None]:
+    """(spec, gguf_file) of the base model to load under the adapter."""
+    if config.service.base_model:
+        return config.service.base_model, None
+    if adapter is not None and (adapter / "manifest.json").is_file():
+        try:
+            recorded = json.loads((adapter / "manifest.json").read_text(encoding="utf-8")).get("base_model") or {}
+        except json.JSONDecodeError as exc:
+            raise ModelError(f"{adapter / 'manifest.json'}: not valid JSON ({exc})") from None
+        if recorded.get("spec"):
+            return recorded["spec"], recorded.get("gguf_file") if recorded["spec"].lower() != "smollm2" else None
+    return config.train.base_model, config.train.gguf_file
+
+
+class TransformersBackend(Backend):
+    name = "transformers"
+
+    def __init__(self, config: TwinConfig):
+        super().__init__(config)
+        from core.models import load_model_and_tokenizer, resolve_base_model
+
+        self.adapter = choose_adapter(config)
+        spec, gguf_file = choose_base(config, self.adapter)
+        self.base = resolve_base_model(spec, gguf_file=gguf_file)
+        self.model, self.tokenizer = load_model_and_tokenizer(self.base, adapter=self.adapter, device=config.service.device)
+        self.device = str(next(self.model.parameters()).device)
+        positions = getattr(self.model.config, "max_position_embeddings", None)
+        self.max_context = int(positions) if positions else None
+        self._lock = threading.Lock()  # one generation at a time: a CPU has nothing to spare
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def stream(self, messages: list[dict[str, str]], params: GenerationParams) -> Iterator[Delta]:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        cancelled = threading.Event()
+
+        class _Cancel(StoppingCriteria):  # lets a client that hangs up stop the generation
+            def __call__(self, input_ids, scores, **kwargs):
+                return cancelled.is_set()
+
+        input_ids = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )["input_ids"].to(self.device)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
+        sampling = params.temperature > 0
+        kwargs = dict(
+            input_ids=input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            max_new_tokens=params.max_tokens,
+            do_sample=sampling,
+            streamer=streamer,
+            stopping_criteria=StoppingCriteriaList([_Cancel()]),
+            pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+        )
+        if sampling:
+            kwargs.update(temperature=params.temperature, top_p=params.top_p)
+        result: dict = {}
+
+        def run() -> None:
+            try:
+                if params.seed is not None:
+                    torch.manual_seed(params.seed)
+                with torch.inference_mode():
+                    result["output"] = self.model.generate(**kwargs)
+            except Exception as exc:  # handed to the consumer thread below, not swallowed
+                result["error"] = exc
+                streamer.end()
+
+        with self._lock:
+            worker = threading.Thread(target=run, name="twin-generate", daemon=True)
+            worker.start()
+            try:
+                for text in streamer:
+                    if text:
+                        yield Delta(text)
+            finally:
+                cancelled.set()
+                worker.join()
+        if "error" in result:
+            raise ModelError(f"generation failed: {result['error']}") from result["error"]
+        produced = int(result["output"].shape[-1] - input_ids.shape[-1])
+        finish = "length" if produced >= params.max_tokens else "stop"
+        yield Delta(finish_reason=finish, usage={"prompt_tokens": int(input_ids.shape[-1]), "completion_tokens": produced})
+
+    def describe(self) -> dict:
+        return {
+            "backend": self.name,
+            "base_model": self.base.display,
+            "adapter": str(self.adapter) if self.adapter else None,
+            "device": self.device,
+        }
+
+    def close(self) -> None:
+        self.model = None

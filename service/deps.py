@@ -1,0 +1,35 @@
+"""What route handlers receive: the service state built in the lifespan, as a typed dependency."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from core.config import TwinConfig
+from service.backends import Backend
+from service.memory import MemoryGateway
+from service.request_log import RequestLog, RequestRecord
+from service.twin import Twin
+
+
+@dataclass
+class ServiceState:
+    config: TwinConfig
+    backend: Backend
+    memory: MemoryGateway
+    twin: Twin
+    log: RequestLog | None
+    auth_required: bool
+
+    def record(self, rec: RequestRecord) -> None:
+        if self.log is not None:
+            self.log.write(rec)
+
+
+def get_state(request: Request) -> ServiceState:
+    return request.app.state.twin
+
+
+State = Annotated[ServiceState, Depends(get_state)]

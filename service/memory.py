@@ -1,0 +1,89 @@
+"""The service's handle on the twin's memory store, opened lazily and reopened after failures.
+
+The store may be missing (not indexed yet) or a Qdrant server may be down when the service
+starts or later; every call then raises UnavailableError (a 503) and the next call tries again,
+so the service recovers without a restart once the store is back."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from core.config import TwinConfig
+from core.errors import EmbedderMismatchError, StoreError, UnavailableError
+from core.records import MemoryHit
+
+log = logging.getLogger("twin.service")
+
+
+def _open_index(config: TwinConfig):
+    from retrieval.memory import MemoryIndex
+
+    return MemoryIndex.open(config)
+
+
+class MemoryGateway:
+    def __init__(self, config: TwinConfig, opener: Callable[[TwinConfig], Any] = _open_index):
+        self.config = config
+        self._opener = opener
+        self._index = None
+        self._lock = threading.RLock()  # the embedded engine is one shard; calls take turns
+        self.last_error: str | None = None
+
+    def _get(self):
+        if self._index is None:
+            try:
+                self._index = self._opener(self.config)
+            except EmbedderMismatchError:
+                raise  # a configuration mistake, not an outage: reported as such
+            except (StoreError, UnavailableError) as exc:
+                self.last_error = str(exc)
+                raise UnavailableError(f"memory store unavailable: {exc}") from None
+            self.last_error = None
+        return self._index
+
+    def _call(self, method: str, *args, **kwargs):
+        with self._lock:
+            index = self._get()
+            try:
+                return getattr(index, method)(*args, **kwargs)
+            except UnavailableError as exc:
+                self.last_error = str(exc)
+                self._drop(index)
+                raise UnavailableError(f"memory store unavailable: {exc}") from None
+
+    def _drop(self, index) -> None:
+        """Forget a client that failed so the next call reconnects."""
+        self._index = None
+        try:
+            index.close()
+        except Exception as exc:  # closing a dead connection may fail too; that changes nothing
+            log.warning("closing the failed memory store raised %s: %s", type(exc).__name__, exc)
+
+    def search(self, query: str, k: int, **filters) -> list[MemoryHit]:
+        return self._call("search", query, k, **filters)
+
+    def add_note(self, text: str, when: datetime | None = None) -> str:
+        return self._call("add_note", text, when=when)
+
+    def delete(self, memory_id: str) -> bool:
+        return self._call("delete", memory_id)
+
+    def stats(self) -> dict:
+        return self._call("stats")
+
+    def ready(self) -> tuple[bool, str]:
+        try:
+            self.stats()
+        except UnavailableError as exc:
+            return False, str(exc)
+        return True, "ok"
+
+    def close(self) -> None:
+        with self._lock:
+            if self._index is not None:
+                self._index.close()
+                self._index = None

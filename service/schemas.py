@@ -1,0 +1,120 @@
+"""Request and response bodies on the wire (OpenAI's chat completions format, plus memory routes).
+
+Requests accept unknown fields (clients send many: logprobs, tools, user...); the ones that matter
+are validated here. `twin_include_memories` is the one field of our own."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str
+    text: str | None = None
+
+
+class ChatMessageIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ContentPart] | None = None
+    name: str | None = None
+
+    def text(self) -> str:
+        """The text of the message; image and audio parts are ignored (the twin reads text)."""
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "\n".join(p.text for p in self.content if p.type == "text" and p.text)
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(min_length=1, max_length=200)
+    messages: list[ChatMessageIn] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: int | None = Field(None, gt=0)
+    max_completion_tokens: int | None = Field(None, gt=0)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    stop: str | list[str] | None = None
+    n: int | None = Field(None, ge=1)
+    seed: int | None = None
+    twin_include_memories: bool = Field(False, description="add the memories used to the response")
+
+    def stop_list(self) -> tuple[str, ...]:
+        if self.stop is None:
+            return ()
+        return tuple(s for s in ([self.stop] if isinstance(self.stop, str) else self.stop) if s)
+
+
+class MemoryOut(BaseModel):
+    id: str
+    score: float
+    date: str
+    kind: str
+    source: str | None
+    conversation_id: str | None
+    participants: list[str]
+    start: datetime | None
+    end: datetime | None
+    source_ids: list[str]
+    text: str
+
+
+class MemorySearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    query: str = Field(min_length=1, max_length=4000)
+    k: int | None = Field(None, ge=1, le=100)
+    kinds: list[str] | None = None
+    sources: list[str] | None = None
+    conversation_id: str | None = None
+    participants: list[str] | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+class NoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=20_000)
+    when: datetime | None = Field(None, description="when it happened; default now")
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    code: str | None = None
+    param: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def memory_out(hit: Any) -> MemoryOut:
+    from core.prompt import memory_date
+
+    m = hit.memory
+    return MemoryOut(
+        id=hit.id or m.id,
+        score=float(hit.score),
+        date=memory_date(m),
+        kind=m.kind,
+        source=m.source,
+        conversation_id=m.conversation_id,
+        participants=list(m.participants),
+        start=m.start,
+        end=m.end,
+        source_ids=list(m.source_ids),
+        text=m.text,
+    )

@@ -1,0 +1,134 @@
+"""What makes the model answer as the owner: pick the mode from the model name, retrieve the
+memories for the latest user turn, and build the prompt within the backend's context budget."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date
+
+from core.config import TwinConfig
+from core.prompt import build_chat_messages, disclosure
+from core.records import MemoryHit
+from service.backends import Backend, GenerationParams
+from service.errors import APIError
+from service.memory import MemoryGateway
+from service.schemas import ChatCompletionRequest
+
+TWIN, WRITER = "twin", "writer"
+SHORT_QUERY_CHARS = 12  # "and then?" alone retrieves nothing useful: add the turn before it
+
+
+@dataclass
+class ReplyPlan:
+    mode: str
+    messages: list[dict[str, str]]
+    memories: list[MemoryHit]
+    params: GenerationParams
+    prefix: str = ""  # the AI disclosure line, sent before the model's words
+    dropped_turns: int = 0
+    prompt_tokens: int = 0
+    timings: dict[str, float] = field(default_factory=dict)  # ms
+
+
+class Twin:
+    def __init__(self, config: TwinConfig, backend: Backend, memory: MemoryGateway):
+        self.config, self.backend, self.memory = config, backend, memory
+
+    def models(self) -> dict[str, str]:
+        """Model ids clients can ask for, and the mode each selects."""
+        name = self.config.service.model_name
+        return {name: TWIN, f"{name}-writer": WRITER}
+
+    def mode_of(self, model: str) -> str:
+        modes = self.models()
+        if model not in modes:
+            raise APIError(404, f"model {model!r} does not exist; this twin serves {', '.join(modes)}",
+                           "invalid_request_error", "model_not_found", "model")
+        return modes[model]
+
+    def plan(self, request: ChatCompletionRequest) -> ReplyPlan:
+        svc = self.config.service
+        mode = self.mode_of(request.model)
+        if len(request.messages) > svc.max_messages:
+            raise APIError(400, f"{len(request.messages)} messages; at most {svc.max_messages} (service.max_messages)",
+                           code="too_many_messages", param="messages")
+        if request.n not in (None, 1):
+            raise APIError(400, "only n = 1 is supported", code="unsupported_parameter", param="n")
+        max_tokens = request.max_completion_tokens or request.max_tokens or svc.default_max_tokens
+        if max_tokens > svc.max_tokens_limit:
+            raise APIError(400, f"max_tokens {max_tokens} exceeds this service's limit of {svc.max_tokens_limit} "
+                           "(service.max_tokens_limit)", code="max_tokens_too_large", param="max_tokens")
+        app_notes, history = split_conversation(request)
+        started = time.perf_counter()
+        hits = self.retrieve(mode, history)
+        retrieved = time.perf_counter()
+        prompt = build_chat_messages(
+            self.config.persona, hits, history,
+            context_tokens=self.backend.context_budget(),
+            reply_tokens=max_tokens,
+            memory_tokens=svc.memory_tokens,
+            count_tokens=self.backend.count_tokens,
+            app_instructions=app_notes,
+            writer=mode == WRITER,
+            today=date.today(),
+        )
+        done = time.perf_counter()
+        params = GenerationParams(
+            max_tokens=max_tokens,
+            temperature=0.7 if request.temperature is None else request.temperature,
+            top_p=1.0 if request.top_p is None else request.top_p,
+            stop=request.stop_list(),
+            seed=request.seed,
+        )
+        first_reply = not any(turn["role"] == "assistant" for turn in history)
+        persona = self.config.persona
+        return ReplyPlan(
+            mode=mode,
+            messages=prompt.messages,
+            memories=prompt.memories,
+            params=params,
+            prefix=disclosure(persona) + "\n\n" if persona.disclose_ai and first_reply else "",
+            dropped_turns=prompt.dropped_turns,
+            prompt_tokens=prompt.prompt_tokens,
+            timings={"retrieval": (retrieved - started) * 1e3, "prompt": (done - retrieved) * 1e3},
+        )
+
+    def retrieve(self, mode: str, history: list[dict[str, str]]) -> list[MemoryHit]:
+        k = self.config.memory.top_k
+        query = history[-1]["content"]
+        earlier = [t["content"] for t in history[:-1] if t["role"] == "user"]
+        if len(query.strip()) < SHORT_QUERY_CHARS and earlier:
+            query = f"{earlier[-1]}\n{query}"
+        if not query.strip():
+            return []
+        if mode == WRITER:  # the owner's posts and articles first, then chats for colour
+            documents = self.memory.search(query, k, kinds=["document"])
+            seen = {h.id or h.memory.id for h in documents}
+            rest = [h for h in self.memory.search(query, k) if (h.id or h.memory.id) not in seen]
+            return documents + rest[: max(0, k - len(documents))]
+        return self.memory.search(query, k)
+
+
+def split_conversation(request: ChatCompletionRequest) -> tuple[str, list[dict[str, str]]]:
+    """(the calling app's system notes, user/assistant turns ending with the user's).
+
+    Consecutive turns of one role are merged (several bot messages in a row are one turn to a
+    chat template); tool messages are left out."""
+    notes: list[str] = []
+    turns: list[dict[str, str]] = []
+    for message in request.messages:
+        text = message.text()
+        if message.role in ("system", "developer"):
+            if text.strip():
+                notes.append(text.strip())
+            continue
+        if message.role not in ("user", "assistant"):
+            continue
+        if turns and turns[-1]["role"] == message.role:
+            turns[-1]["content"] += "\n" + text
+        else:
+            turns.append({"role": message.role, "content": text})
+    if not turns or turns[-1]["role"] != "user" or not turns[-1]["content"].strip():
+        raise APIError(400, "the last message must be a non-empty user message", code="invalid_messages", param="messages")
+    return "\n\n".join(notes), turns
