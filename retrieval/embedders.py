@@ -173,3 +173,24 @@ class HashEmbedder(Embedder):
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a, b) / (math.sqrt(float(np.dot(a, a) * np.dot(b, b))) or 1.0))
+
+
+class CachedEmbedder(Embedder):
+    """Wraps an embedder and remembers vectors by text, so a tuning grid that re-chunks or
+    re-weights the same texts embeds each one once. Same id and dimension as the wrapped one."""
+
+    def __init__(self, inner: Embedder):
+        self.inner, self.dim = inner, inner.dim
+        self.batch_size, self.query_prefix, self.passage_prefix = inner.batch_size, inner.query_prefix, inner.passage_prefix
+        self._cache: dict[str, np.ndarray] = {}
+
+    @property
+    def id(self) -> str:
+        return self.inner.id
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            for text, vector in zip(missing, self.inner.embed_batch(missing), strict=True):
+                self._cache[text] = vector
+        return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
