@@ -89,13 +89,14 @@ class DatasetConfig(Section):
     session_gap_minutes: float = Field(60, gt=0)
     joiner: str = "\n"
     max_tokens: int = Field(2048, gt=0, description="token budget of one sample (windowed above it)")
-    window_overlap_turns: int = Field(2, ge=0)
+    window_overlap_turns: int = Field(2, ge=0, description="turns a window repeats from the previous one")
+    group_context_turns: int = Field(6, gt=0, description="in group chats, others' turns kept before an owner reply")
     min_owner_chars: int = Field(2, ge=0, description="drop samples whose owner turns are all shorter")
     blocked_words: list[str] = Field(default_factory=list)
     dedupe_threshold: float = Field(0.9, gt=0, le=1, description="Jaccard similarity treated as duplicate")
     include_documents: bool = True
     split: tuple[float, float, float] = (0.9, 0.05, 0.05)
-    tokenizer: str | None = None  # for token statistics; None = the training base model's
+    tokenizer: str | None = None  # for windows and token statistics; None = train.base_model's; "approx" = no model
     seed: int = 0
 
     @field_validator("split")

@@ -1,0 +1,214 @@
+"""Sessions and documents -> SFT samples in OpenAI chat format.
+
+Chat samples: the owner's turns are `assistant`, everyone else's are `user`. A sample starts on
+a user turn and ends on an owner turn (there is nothing to learn from words nobody answered,
+and a model is never asked to speak first). Long sessions are cut into windows that fit the
+token budget, each window repeating the last `window_overlap_turns` turns of the previous one
+as context. In group chats other speakers' words carry their names (`Name: text`), and only
+stretches where the owner takes part are kept: a run of more than `group_context_turns`
+messages by others closes the stretch, and only its last turns are kept as context for the
+owner's next reply.
+
+Documents (posts, articles) become one instruction sample each: "Write a post about <title or
+first sentence>" answered by the owner's text, with `kind = "post"` so they can be weighted or
+dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from core.records import ChatKind, Document, DocumentKind, stable_id
+from finetune.sessions import MessageFilter, Session, Turn
+
+TokenCounter = Callable[[str], int]
+TEMPLATE_OVERHEAD = 4  # role markers and separators a chat template adds around each message
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*|\n+")
+
+
+@dataclass
+class Sample:
+    messages: list[dict[str, str]]  # system first, then user/assistant alternating, assistant last
+    kind: str  # "chat" | "post"
+    conversation_id: str
+    session_id: str
+    window: int = 0
+    extra: dict = field(default_factory=dict)  # doc_kind, chat_kind, source ids
+
+    @property
+    def id(self) -> str:
+        return stable_id("sample", self.session_id, str(self.window))
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id, "messages": self.messages, "kind": self.kind,
+            "conversation_id": self.conversation_id, "session_id": self.session_id, "window": self.window,
+            **self.extra,
+        }
+
+    def owner_texts(self) -> list[str]:
+        return [m["content"] for m in self.messages if m["role"] == "assistant"]
+
+
+def validate_messages(messages: list[dict[str, str]]) -> None:
+    """The one shape every sample has; a violation is a bug in this module."""
+    roles = [m["role"] for m in messages]
+    if roles[0] != "system" or len(roles) < 3 or roles[-1] != "assistant":
+        raise ValueError(f"sample must be system, user, ..., assistant; got {roles}")
+    for i, role in enumerate(roles[1:]):
+        if role != ("user" if i % 2 == 0 else "assistant"):
+            raise ValueError(f"roles must alternate user/assistant after the system prompt; got {roles}")
+    if any(not m["content"].strip() for m in messages[1:]):
+        raise ValueError("sample has an empty turn")
+
+
+def group_stretches(turns: list[Turn], context_turns: int) -> list[list[Turn]]:
+    """Parts of a group session where the owner takes part, with a little context before each reply."""
+    stretches: list[list[Turn]] = []
+    current: list[Turn] = []
+    others: list[Turn] = []  # turns by others since the owner last spoke
+    for turn in turns:
+        if turn.is_owner:
+            current.extend(others)
+            current.append(turn)
+            others = []
+            continue
+        others.append(turn)
+        if len(others) > context_turns:  # the owner has been silent too long: close the stretch
+            if current:
+                stretches.append(current)
+                current = []
+            others = others[-context_turns:]
+    if any(t.is_owner for t in current):
+        stretches.append(current)
+    return stretches
+
+
+def chat_messages(turns: list[Turn], group: bool, joiner: str) -> list[dict[str, str]]:
+    """Turns -> alternating role messages; names on others' words in groups."""
+    messages: list[dict[str, str]] = []
+    for turn in turns:
+        role = "assistant" if turn.is_owner else "user"
+        text = f"{turn.sender_name}: {turn.text}" if group and not turn.is_owner else turn.text
+        if messages and messages[-1]["role"] == role:
+            messages[-1]["content"] += joiner + text
+        else:
+            messages.append({"role": role, "content": text})
+    return messages
+
+
+def windows(
+    messages: list[dict[str, str]], budget: int, overlap: int, count: TokenCounter, stats: Counter
+) -> list[list[dict[str, str]]]:
+    """Cut user-first, assistant-last alternating messages into windows within the token budget."""
+    costs = [count(m["content"]) + TEMPLATE_OVERHEAD for m in messages]
+    out: list[list[dict[str, str]]] = []
+    start, n = 0, len(messages)
+    while start < n:
+        total, end, last_owner_end = 0, start, None
+        while end < n and total + costs[end] <= budget:
+            total += costs[end]
+            end += 1
+            if messages[end - 1]["role"] == "assistant":
+                last_owner_end = end
+        if last_owner_end is None:  # even one exchange does not fit: skip it, counted
+            stats["too_long"] += 1
+            start += 2
+            continue
+        out.append(messages[start:last_owner_end])
+        if last_owner_end >= n:
+            break
+        nxt = last_owner_end - overlap
+        nxt -= (nxt - start) % 2  # windows start on a user turn (even offset)
+        start = max(nxt, start + 2)
+    return out
+
+
+def session_samples(
+    session: Session, system: str, *, budget: int, overlap: int, group_context_turns: int, joiner: str,
+    count: TokenCounter, stats: Counter,
+) -> list[Sample]:
+    group = session.chat_kind is ChatKind.GROUP
+    stretches = group_stretches(session.turns, group_context_turns) if group else [session.turns]
+    system_cost = count(system) + TEMPLATE_OVERHEAD
+    samples: list[Sample] = []
+    for stretch in stretches:
+        messages = chat_messages(stretch, group, joiner)
+        while messages and messages[0]["role"] == "assistant":  # nobody asked: context for nothing
+            stats["owner_first_turn"] += 1
+            messages.pop(0)
+        while messages and messages[-1]["role"] == "user":  # words the owner never answered
+            messages.pop()
+        if not messages:
+            continue
+        for part in windows(messages, budget - system_cost, overlap, count, stats):
+            sample = Sample(
+                messages=[{"role": "system", "content": system}, *part], kind="chat",
+                conversation_id=session.conversation_id, session_id=session.id, window=len(samples),
+                extra={"chat_kind": session.chat_kind.value},
+            )
+            validate_messages(sample.messages)
+            samples.append(sample)
+    return samples
+
+
+def topic_of(document: Document, max_chars: int = 80) -> str:
+    topic = document.title.strip()
+    if not topic:
+        first = _SENTENCE_END.split(document.text.strip(), maxsplit=1)[0]
+        topic = first.strip()
+    return topic if len(topic) <= max_chars else topic[: max_chars - 1].rstrip() + "…"
+
+
+def document_sample(
+    document: Document, system: str, *, budget: int, count: TokenCounter, keep: MessageFilter, stats: Counter
+) -> Sample | None:
+    """One instruction sample from a post or article; paragraphs with PII or blocked words dropped."""
+    paragraphs = []
+    for paragraph in re.split(r"\n\s*\n", document.text):
+        paragraph = paragraph.strip()
+        if not paragraph:
+            continue
+        reason = keep.text_reason(paragraph)
+        if reason is not None:
+            keep.dropped[reason] += 1
+            continue
+        paragraphs.append(paragraph)
+    if not paragraphs:
+        stats["empty_document"] += 1
+        return None
+    noun = "an article" if document.kind is DocumentKind.ARTICLE else "a post"
+    prompt = f"Write {noun} about {topic_of(document)}"
+    room = budget - count(system) - count(prompt) - 3 * TEMPLATE_OVERHEAD
+    kept: list[str] = []
+    used = 0
+    for paragraph in paragraphs:  # cut at a paragraph boundary when the text is over budget
+        cost = count(paragraph) + 1
+        if used + cost > room:
+            stats["document_truncated"] += 1
+            break
+        kept.append(paragraph)
+        used += cost
+    if not kept:
+        stats["too_long"] += 1
+        return None
+    sample = Sample(
+        messages=[
+            {"role": "system", "content": system},
+            {"role": "user", "content": prompt},
+            {"role": "assistant", "content": "\n\n".join(kept)},
+        ],
+        kind="post", conversation_id=document.source_id, session_id=stable_id("document", document.id),
+        extra={"doc_kind": document.kind.value},
+    )
+    validate_messages(sample.messages)
+    return sample
+
+
+def approx_tokens(text: str) -> int:
+    """Token estimate without a tokenizer: one per CJK character, one per 4 other characters."""
+    cjk = sum(1 for ch in text if "\u3000" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af" or "\uff00" <= ch <= "\uffef")
+    return cjk + (len(text) - cjk + 3) // 4
