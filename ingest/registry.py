@@ -18,10 +18,18 @@ FORMATS: dict[str, str] = {
     "slack-export": "ingest.formats.slack:SlackExport",
     "instagram-json": "ingest.formats.messenger:InstagramJson",  # before messenger: same layout
     "messenger-json": "ingest.formats.messenger:MessengerJson",
+    "wechat-wechatmsg-csv": "ingest.formats.wechat:WeChatMsgCsv",
+    "wechat-wechatmsg-csv-v2": "ingest.formats.wechat:WeChatMsgCsvV2",
+    "qq-qce-json": "ingest.formats.qq:QQChatExporterJson",
+    "telegram-json": "ingest.formats.telegram:TelegramJson",
+    "whatsapp-txt": "ingest.formats.whatsapp:WhatsAppTxt",
+    "qq-txt": "ingest.formats.qq:QQTxt",  # before wechat-wechatmsg-txt: both open with 'date time name'
+    "wechat-wechatmsg-txt": "ingest.formats.wechat:WeChatMsgTxt",
     # more chat formats go here
     # posts and articles (documents last: they accept any .txt/.md/.html)
     "x-archive": "ingest.formats.twitter:XArchive",
     "linkedin-shares": "ingest.formats.linkedin:LinkedInShares",
+    "documents": "ingest.formats.documents:Documents",  # keep last: any .md/.txt/.html/.pdf/.docx
 }
 
 
