@@ -119,19 +119,24 @@ def write_questions(path: Path, questions: Iterable[Question | dict]) -> int:
     return count
 
 
-def load_locomo_questions(path: Path, conversations: int | None = None) -> list[Question]:
-    """LoCoMo questions through core.locomo, evidence as the loader's source ids."""
+def load_locomo_questions(path: Path, samples: list[str] | None = None) -> list[Question]:
+    """LoCoMo questions through core.locomo; evidence ids are the loader's `locomo:<sample>:<dia>`.
+
+    Adversarial questions (category 5) have no answer in the conversation, so their gold answer
+    is "not mentioned"; LoCoMo's misleading `adversarial_answer` is kept in `extra`."""
     from core.locomo import load_locomo
 
     questions: list[Question] = []
-    for sample in load_locomo(Path(path))[:conversations]:
-        for index, qa in enumerate(sample.questions):
+    for conv in load_locomo(Path(path), samples):
+        for qa in conv.questions:
+            adversarial = category_kind(qa.category) == "adversarial"
             questions.append(Question(
-                id=f"{sample.sample_id}:q{index}",
+                id=f"{qa.sample_id}:q{qa.index}",
                 question=qa.question,
-                answer=str(qa.answer),
+                answer="Not mentioned in the conversation" if adversarial else str(qa.answer),
                 evidence=tuple(qa.evidence),
                 category=str(qa.category),
-                conversation=sample.sample_id,
+                conversation=qa.sample_id,
+                extra={"adversarial_answer": qa.adversarial_answer} if qa.adversarial_answer else {},
             ))
     return questions

@@ -191,3 +191,68 @@ def index_recall(index, questions: Iterable, ks: Sequence[int] = DEFAULT_KS, bud
     stats = index.stats()
     report.update({k: stats[k] for k in ("memories", "messages_per_memory", "tokens_per_memory", "embedder")})
     return report
+
+
+def load_chat_fixture(path: Path | str):
+    """A small chat persona in JSON (tests/fixtures/retrieval/bilingual_persona.json): returns
+    (messages, questions) as core Messages (source id `fixture:<id>`) and objects with
+    .question / .evidence / .category."""
+    import json
+    from datetime import datetime
+    from types import SimpleNamespace
+
+    from core.errors import InputError
+    from core.records import ChatKind, Message, MessageKind
+
+    path = Path(path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    owner, offset = data["owner"], data.get("timezone", "+00:00")
+    messages = []
+    for c, conv in enumerate(data["conversations"]):
+        for i, row in enumerate(conv["messages"]):
+            try:
+                mid, sender, when, text = row[:4]
+                kind = MessageKind(row[4]) if len(row) > 4 else MessageKind.TEXT
+                stamp = datetime.fromisoformat(when + offset)
+            except (ValueError, TypeError) as exc:
+                raise InputError(path, str(exc), field=f"conversations[{c}].messages[{i}]") from None
+            messages.append(Message(
+                source="fixture", source_id=f"fixture:{mid}", conversation_id=conv["id"],
+                conversation_name=conv["name"], chat_kind=ChatKind(conv["kind"]), sender_id=sender,
+                sender_name=sender, is_owner=sender == owner, timestamp=stamp, text=text, kind=kind,
+            ))
+    messages.sort(key=lambda m: (m.conversation_id, m.timestamp, m.source_id))
+    questions = [SimpleNamespace(question=q["question"], evidence=tuple(f"fixture:{e}" for e in q["evidence"]),
+                                 category=q.get("category", "all")) for q in data["questions"]]
+    return messages, questions
+
+
+def fixture_recall(path: Path | str, ks: Sequence[int] = (1, 3, 5), config: TwinConfig | MemoryConfig | None = None,
+                   now=None) -> dict:
+    """Recall on a chat fixture, indexed into one temporary edge store with `config`'s settings."""
+    from retrieval.chunking import chat_memories, estimate_tokens
+    from retrieval.edge_store import EdgeStore
+    from retrieval.lexical import LexicalEncoder
+    from retrieval.memory import build_store, fusion_params, store_meta
+    from retrieval.search import HybridSearcher
+
+    cfg = _memory_config(config)
+    messages, questions = load_chat_fixture(path)
+    embedder = cached_embedder(cfg.embedder)
+    lexical = LexicalEncoder(cfg.lexical)
+    memories = list(chat_memories(messages, cfg.chunk_turns, cfg.chunk_overlap, cfg.session_gap_minutes))
+    by_id = {m.id: Retrieved(m.source_ids, estimate_tokens(m.text)) for m in memories}
+    results = []
+    with tempfile.TemporaryDirectory(prefix="fixture-") as folder:
+        with EdgeStore(Path(folder), store_meta(embedder, lexical), create=True) as store:
+            build_store(store, embedder, lexical, memories)
+            searcher = HybridSearcher(store, embedder, lexical, fusion_params(cfg))
+            last = now or max(m.end for m in memories)
+            for q in questions:
+                ranked = searcher.ranked_ids(q.question, max(ks), now=last)[:max(max(ks), 60)]
+                results.append(QuestionResult(str(q.category), frozenset(q.evidence), tuple(by_id[p] for p, _ in ranked)))
+    report = score(results, ks, budgets=(500, 1000))
+    report.update({"memories": len(memories), "messages_per_memory": round(sum(len(m.source_ids) for m in memories) / len(memories), 3),
+                   "tokens_per_memory": round(sum(r.tokens for r in by_id.values()) / len(by_id), 1),
+                   "embedder": embedder.id})
+    return report
