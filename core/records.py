@@ -18,9 +18,17 @@ from datetime import datetime
 TWIN_NAMESPACE = uuid.UUID("5b0f3f8e-6a43-4c1e-9d0a-2f5e1c7a9b11")
 
 
+_NAMESPACE_BYTES = TWIN_NAMESPACE.bytes
+
+
 def stable_id(*parts: str) -> str:
-    """uuid5 of the parts joined by a separator that cannot occur in them unescaped."""
-    return str(uuid.uuid5(TWIN_NAMESPACE, "\x1f".join(parts)))
+    """uuid5 of the parts joined by a unit separator; equal to `str(uuid.uuid5(TWIN_NAMESPACE, ...))`,
+    computed without building a UUID object because ingest calls it once per message."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + "\x1f".join(parts).encode("utf-8")).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class MessageKind(enum.StrEnum):
@@ -74,9 +82,7 @@ class Message:
 
     @property
     def id(self) -> str:
-        return stable_id(
-            self.source_id, self.timestamp.isoformat(), self.sender_id, content_digest(self.text)
-        )
+        return message_id(self.source_id, self.timestamp.isoformat(), self.sender_id, self.text)
 
     @property
     def is_text(self) -> bool:
@@ -128,6 +134,11 @@ class MemoryHit:
     memory: Memory
     score: float
     id: str = ""  # the store's point id (equals memory.id for memories the store made)
+
+
+def message_id(source_id: str, iso_time: str, sender_id: str, text: str) -> str:
+    """A message's id: the same message from the same export always gets the same id."""
+    return stable_id(source_id, iso_time, sender_id, text)
 
 
 def content_digest(text: str) -> str:

@@ -1,0 +1,57 @@
+"""Ingest throughput: parse + normalise + scrub + store for a large PyWxDump-style CSV.
+
+    python bench/ingest.py            # 1,000,000 messages (target: >= 50,000 messages/s on 2 cores)
+    python bench/ingest.py --n 100000 # quicker smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# Run as a script, this folder would come first on sys.path and this file would shadow the
+# `ingest` package: put the project root there instead.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.synthetic import write_pywxdump_csv
+from core.config import TwinConfig
+from ingest.pipeline import ingest_paths
+from ingest.store import CorpusStore
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=1_000_000, help="messages to generate")
+    args = parser.parse_args()
+    console = Console()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        csv_path = tmp / "wxid_bench_0_1000000.csv"
+        console.print(f"generating {args.n:,} messages ...")
+        write_pywxdump_csv(csv_path, args.n)
+        config = TwinConfig(root=tmp)
+        rows = []
+        for run in ("first ingest", "re-ingest (all known)"):
+            with CorpusStore(config.path("corpus")) as store:
+                start = time.perf_counter()
+                report = ingest_paths([csv_path], config, store)[0]
+                seconds = time.perf_counter() - start
+            assert report.ok, report.error
+            rows.append((run, report.messages, report.new, seconds, report.messages / seconds, sum(report.pii.values())))
+    table = Table(title=f"ingest throughput, PyWxDump CSV, {args.n:,} messages")
+    for col in ("run", "messages", "new", "seconds", "messages/s", "PII replaced"):
+        table.add_column(col, justify="right")
+    for run, n, new, s, rate, pii in rows:
+        table.add_row(run, f"{n:,}", f"{new:,}", f"{s:.1f}", f"{rate:,.0f}", f"{pii:,}")
+    console.print(table)
+    console.print("target: >= 50,000 messages/s for the first ingest on a 2-core machine")
+
+
+if __name__ == "__main__":
+    main()
