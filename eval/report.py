@@ -195,16 +195,24 @@ def draw_plots(report: dict, folder: Path) -> list[str]:
     features = (report.get("style") or {}).get("features")
     if features:
         fig, axes = plt.subplots(1, len(features), figsize=(4 * len(features), 3.5))
-        for ax, row in zip(axes, features.values()):
+        for ax, (name, row) in zip(axes, features.items()):
             values = row["owner_values"] + row["twin_values"]
-            bins = 12 if values else 1
-            ax.hist(row["owner_values"], bins=bins, alpha=0.6, label="owner", density=True)
-            ax.hist(row["twin_values"], bins=bins, alpha=0.6, label="twin", density=True)
-            ax.set_title(row["label"], fontsize=9)
+            edges = _bin_edges(values)
+            for who in ("owner", "twin"):
+                if row[f"{who}_values"]:  # an empty side (e.g. no letters at all) has no histogram
+                    ax.hist(row[f"{who}_values"], bins=edges, alpha=0.6, label=who)
+            ax.set_title(name, fontsize=9)  # the key, not the label: DejaVu has no full-width glyphs
         axes[0].legend()
         fig.suptitle("Style: owner vs twin replies")
         written.append(_save(fig, folder, "style_histograms.png"))
     return written
+
+
+def _bin_edges(values: list[float], bins: int = 12) -> list[float] | int:
+    if not values or min(values) == max(values):
+        return 1
+    low, high = min(values), max(values)
+    return [low + (high - low) * i / bins for i in range(bins + 1)]
 
 
 def _save(fig, folder: Path, name: str) -> str:
