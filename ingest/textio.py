@@ -53,7 +53,11 @@ def head(path: Path, size: int = 4096) -> str:
         return ""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16", errors="ignore")
-    text = data.decode("utf-8", errors="ignore")
-    if text.count("\ufffd") or (data and not text):
-        text = data.decode("gb18030", errors="ignore")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(data) - 3:  # a character cut in half at the end of the window
+            text = data[: exc.start].decode("utf-8", errors="ignore")
+        else:  # not UTF-8: old Chinese exports (QQ TXT) are GB18030
+            text = data.decode("gb18030", errors="ignore")
     return text.lstrip("\ufeff")

@@ -118,8 +118,8 @@ _PLACEHOLDER = re.compile(r"^(?:\[(?P<square>[^\[\]]{1,6})\]|【(?P<lenticular>[
 def placeholder_kind(text: str) -> MessageKind | None:
     """The media kind when the whole message is an exporter placeholder, else None.
 
-    '[图片]' and '【图片】' alone, '【表情包】 描述' / '【语音】转写' (v2 adds a description after
-    full-width brackets) and '[链接]:标题' count; '[图片]2' or '哈哈[表情]' are text.
+    '[图片]', '[图片][图片]' and '【图片】' alone, '【表情包】 描述' / '【语音】转写' (v2 adds a
+    description after full-width brackets) and '[链接]:标题' count; '[图片]2' or '哈哈[表情]' are text.
     """
     match = _PLACEHOLDER.match(text.strip())
     if not match:
@@ -128,8 +128,10 @@ def placeholder_kind(text: str) -> MessageKind | None:
     kind = PLACEHOLDER_KINDS.get(name)
     if kind is None:
         return None
-    rest = match["rest"]
-    if not rest.strip() or match["lenticular"] or rest.startswith((":", "：")):
+    rest = match["rest"].strip()
+    if not rest or match["lenticular"] or rest.startswith((":", "：")):
+        return kind
+    if rest.startswith("[") and placeholder_kind(rest) is not None:  # several pictures in one message
         return kind
     return None
 
