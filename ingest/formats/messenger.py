@@ -145,8 +145,10 @@ class MessengerJson(Parser):
 
 
 class InstagramJson(MessengerJson):
-    """Same layout as Messenger. Told apart by the export's folder names (your_instagram_activity,
-    instagram-<user>-<date>) or Instagram-only keys; otherwise pass --format instagram-json."""
+    """Same layout as Messenger, and no key in the file tells the two apps apart reliably
+    (is_geoblocked_for_viewer and joinable_mode are reported in both). So it is recognised by the
+    export's folder names (your_instagram_activity/..., instagram-<user>-<date>/...); a thread
+    file moved elsewhere needs --format instagram-json."""
 
     name = "instagram-json"
     description = "Instagram DM JSON (your_instagram_activity/messages/inbox/<thread>/message_N.json)"
@@ -156,6 +158,5 @@ class InstagramJson(MessengerJson):
     def detect(cls, path: Path, head: str) -> bool:
         if not looks_like_meta_thread(head):
             return False
-        in_instagram_folder = any("instagram" in part.lower() for part in path.parts[-6:])
-        return in_instagram_folder or '"is_geoblocked_for_viewer"' in head or '"joinable_mode"' in head
+        return any("instagram" in part.lower() for part in path.parts[-7:-1])
 
