@@ -56,13 +56,17 @@ def ingest(
 
 def _print_summary(reports) -> None:
     table = Table(title="ingest summary")
-    for col in ("file", "format", "messages", "documents", "new", "skipped", "PII scrubbed", "error"):
+    table.add_column("file", no_wrap=True, max_width=36, overflow="ellipsis")
+    table.add_column("format", no_wrap=True)
+    for col in ("msgs", "docs", "new"):
+        table.add_column(col, justify="right")
+    for col in ("skipped", "PII scrubbed", "error"):
         table.add_column(col, overflow="fold")
     for r in reports:
         table.add_row(
             r.path.name, r.format, str(r.messages), str(r.documents), str(r.new),
             ", ".join(f"{k} {v}" for k, v in sorted(r.skipped.items())) or "-",
-            ", ".join(f"{k} {v}" for k, v in sorted(r.pii.items())) or "-",
+            ", ".join(f"{k.strip('<>')} {v}" for k, v in sorted(r.pii.items())) or "-",
             f"[red]{r.error}[/red]" if r.error else "",
         )
     console.print(table)
