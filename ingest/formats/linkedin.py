@@ -59,8 +59,9 @@ class LinkedInShares(Parser):
             raise InputError(path, f"missing column(s) {', '.join(missing)}", line=1)
         col = {name: i for i, name in enumerate(header)}
         record = 0
+        end = reader.line_num
         for row in reader:
-            line = reader.line_num  # the row's last line; multi-line posts span several
+            line, end = end + 1, reader.line_num  # where the row starts: multi-line posts span several
             if not row or row == [""]:
                 continue
             record += 1
