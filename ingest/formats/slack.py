@@ -211,7 +211,8 @@ class SlackExport(Parser):
                 chat_kind=ChatKind.PRIVATE if channel.private_chat else ChatKind.GROUP,
                 sender_id=user_id,
                 sender_name=shown,
-                is_owner=ctx.owner.is_owner(user_id, None) or any(ctx.owner.is_owner(None, n) for n in names),
+                # the U-id is also tried as a name: `twin init --owner U0BMQB6JE` files it under names
+                is_owner=ctx.owner.is_owner(user_id, None) or any(ctx.owner.is_owner(None, n) for n in (*names, user_id)),
                 timestamp=timestamp,
                 text=text,
                 kind=kind,

@@ -61,6 +61,11 @@ def test_zip_export_with_top_folder(tmp_path):
     check_fixture_records(records, ctx.skipped)
 
 
+def test_owner_user_id_listed_under_names_still_matches():
+    _, records, _ = run_parser(FIXTURE, names=["U01LIN"])
+    assert sum(m.is_owner for m in records) == 3
+
+
 def test_export_folder_is_one_input():
     assert registry.expand([FIXTURE]) == [FIXTURE]
 
