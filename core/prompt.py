@@ -6,6 +6,7 @@ adapter is trained on exactly the text it will later be prompted with.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -39,6 +40,9 @@ WRITER_TASK = (
     "opinions from your posts and articles above; do not invent events that are not in them. "
     "Reply with the post only."
 )
+
+
+_TAG = re.compile(r"</?\s*memor", re.IGNORECASE)  # <memory, </memories, < /Memory ...
 
 
 class PromptTooLongError(TwinError):
@@ -85,7 +89,7 @@ def render_memory(hit: MemoryHit, number: int) -> str:
         attrs.append(f'with="{_attr(", ".join(memory.participants))}"')
     # A memory that contains the closing tag could otherwise end the quote early and smuggle
     # the rest of its text out as if it were part of the prompt.
-    body = memory.text.replace("</memory", "<\\/memory").replace("<memory", "<\\memory")
+    body = _TAG.sub(lambda m: "<\\" + m.group(0)[1:], memory.text)
     return f"<memory {' '.join(attrs)}>\n{body.strip()}\n</memory>"
 
 

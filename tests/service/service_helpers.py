@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import StreamingResponse
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "service"
 API_KEY = "test-key-0123456789abcdef"
@@ -83,11 +87,6 @@ def serve(app, port: int | None = None) -> Iterator[str]:
 def fake_openai_app(reply: str = "hello from upstream"):
     """A minimal OpenAI-compatible server (chat completions, streaming only, and /models) that
     records the prompts it receives: the model server behind the twin's `openai` backend."""
-    import json
-
-    from fastapi import FastAPI, Request
-    from fastapi.responses import StreamingResponse
-
     app = FastAPI()
     app.state.requests = []
 
