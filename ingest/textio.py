@@ -20,10 +20,14 @@ def clean(text: str) -> str:
 
 def decode(data: bytes, path: Path | str = "<bytes>") -> str:
     """UTF-8 (with or without BOM), UTF-16 (with BOM), then GB18030; else a clear error."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+    try:
+        if data.startswith(b"\xef\xbb\xbf"):
+            return data[3:].decode("utf-8", errors="strict")
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return data.decode("utf-16")
+    except UnicodeDecodeError as exc:  # a BOM promised an encoding the bytes do not keep
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(path, f"invalid {exc.encoding} text after its byte-order mark", line=line) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as utf8_error:
