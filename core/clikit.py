@@ -9,6 +9,7 @@ from typing import Annotated, Callable, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from core.config import TwinConfig, load_config
 from core.errors import TwinError
@@ -35,7 +36,7 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except TwinError as exc:
-            console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+            console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]

@@ -76,4 +76,7 @@ def render(owners: list[str], tz: str, persona_name: str | None = None) -> str:
 
 
 def _looks_like_id(value: str) -> bool:
-    return value.isdigit() or value.startswith(("wxid_", "user", "@")) or (value.isascii() and "_" in value and " " not in value)
+    """Account ids (wxid_x, 12345, U0BMQB6JE, user42) are one ASCII token with a digit or an
+    underscore; display names (Lin, John Doe, 小林) are anything else."""
+    token = value.strip()
+    return token.isascii() and " " not in token and any(c.isdigit() or c == "_" for c in token)

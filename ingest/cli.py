@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 from rich.table import Table
 
 from core.clikit import ConfigOption, console, get_config, handle_errors, print_json
@@ -60,19 +61,20 @@ def _print_summary(reports) -> None:
     table.add_column("format", no_wrap=True)
     for col in ("msgs", "docs", "new"):
         table.add_column(col, justify="right")
-    for col in ("skipped", "PII scrubbed", "error"):
-        table.add_column(col, overflow="fold")
+    table.add_column("skipped", min_width=18, overflow="fold")
+    table.add_column("PII scrubbed", min_width=14, overflow="fold")
+    table.add_column("error", min_width=20, overflow="fold")
     for r in reports:
         table.add_row(
-            r.path.name, r.format, str(r.messages), str(r.documents), str(r.new),
-            ", ".join(f"{k} {v}" for k, v in sorted(r.skipped.items())) or "-",
+            escape(r.path.name), r.format, str(r.messages), str(r.documents), str(r.new),
+            escape(", ".join(f"{k} {v}" for k, v in sorted(r.skipped.items()))) or "-",
             ", ".join(f"{k.strip('<>')} {v}" for k, v in sorted(r.pii.items())) or "-",
-            f"[red]{r.error}[/red]" if r.error else "",
+            f"[red]{escape(r.error)}[/red]" if r.error else "",
         )
     console.print(table)
     for r in reports:
         for warning in r.warnings:
-            console.print(f"[yellow]warning:[/yellow] {r.path.name}: {warning}", highlight=False)
+            console.print(f"[yellow]warning:[/yellow] {escape(r.path.name)}: {escape(warning)}", highlight=False)
     new = sum(r.new for r in reports)
     parsed = sum(r.messages + r.documents for r in reports)
     if parsed and not new:

@@ -59,16 +59,27 @@ def detect(path: Path) -> type[Parser]:
 
 
 def expand(paths: list[Path]) -> list[Path]:
-    """Inputs to ingest: files as given; folders walked, except folders a parser takes whole."""
+    """Inputs to ingest: files as given; folders walked, except folders a parser takes whole
+    (a Slack export), which stay one input wherever they appear in the walk."""
     out: list[Path] = []
     for path in paths:
-        if not path.exists():
-            out.append(path)  # reported as an error by the pipeline
-        elif path.is_dir() and not _is_unit_directory(path):
-            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")))
+        if path.is_dir() and not _is_unit_directory(path):
+            out.extend(_walk(path))
         else:
-            out.append(path)
+            out.append(path)  # a file, a unit folder, or a missing path the pipeline reports
     return out
+
+
+def _walk(folder: Path) -> list[Path]:
+    found: list[Path] = []
+    for child in sorted(folder.iterdir()):
+        if child.name.startswith("."):
+            continue
+        if child.is_dir():
+            found.extend([child] if _is_unit_directory(child) else _walk(child))
+        elif child.is_file():
+            found.append(child)
+    return found
 
 
 def _is_unit_directory(path: Path) -> bool:
