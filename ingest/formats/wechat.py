@@ -338,7 +338,12 @@ class WeChatMsgCsv(Parser):
             title = _TITLE.search(raw)
             title_text = clean(html.unescape(title.group(1))).strip() if title else ""
             if kind is MessageKind.TEXT:  # a quote: the reply text is the title
-                return (MessageKind.TEXT, title_text) if title_text else (MessageKind.OTHER, "[引用]")
+                if title_text:
+                    return MessageKind.TEXT, title_text
+                plain = clean(raw).strip()
+                if plain and not plain.startswith("<"):  # some versions write the reply itself
+                    return MessageKind.TEXT, without_quote(plain)
+                return MessageKind.OTHER, "[引用]"
             label = KIND_LABELS[kind]
             return kind, f"{label} {title_text}" if title_text and kind is MessageKind.LINK else label
         kind = V1_TYPE_KINDS.get(type_code, MessageKind.OTHER)

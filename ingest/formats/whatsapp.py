@@ -63,6 +63,7 @@ SYSTEM_TEXT = re.compile(
     r"criptografia de ponta a ponta|chiffrés de bout en bout",
     re.I,
 )
+_SYSTEM_STEMS = ("crypt", "加密", "verschlüssel", "cifrad", "criptograf", "chiffr")  # cheap pre-check
 _ATTACHED = re.compile(r"^<attached: (?P<file>[^>]+)>$|^(?P<file2>\S+\.\w{2,4}) \((?:file attached|datei angehängt|archivo adjunto|arquivo anexado)\)$", re.I)
 _FILE_KINDS = (
     (re.compile(r"PHOTO|^IMG-|\.(jpe?g|png|heic)$", re.I), MessageKind.IMAGE),
@@ -239,7 +240,7 @@ def _kind(text: str) -> MessageKind:
         return IOS_OMITTED[folded]
     if folded in DELETED:
         return MessageKind.RECALLED
-    if SYSTEM_TEXT.search(text) and len(text) < 300:
+    if len(text) < 300 and any(stem in folded for stem in _SYSTEM_STEMS) and SYSTEM_TEXT.search(text):
         return MessageKind.SYSTEM
     attached = _ATTACHED.match(text.strip())
     if attached:

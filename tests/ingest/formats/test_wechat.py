@@ -178,3 +178,27 @@ def test_txt_with_a_stray_first_line_is_refused(tmp_path):
     with pytest.raises(InputError) as err:
         run_parser(path, fmt="wechat-wechatmsg-txt")
     assert err.value.line == 1
+
+
+def test_v1_group_chat_keyed_by_file_name(tmp_path):
+    path = tmp_path / "老同学群_utf8.csv"
+    path.write_text(
+        "localId,TalkerId,Type,SubType,IsSender,CreateTime,Status,StrContent,StrTime,Remark,NickName,Sender\r\n"
+        "1,9,1,0,0,1628863886,2,周末聚餐？,2021-08-13 22:11:26,,阿杰,wxid_jie\r\n"
+        "2,9,1,0,0,1628863890,2,好,2021-08-13 22:11:30,小美备注,小美,wxid_mei\r\n"
+        "3,9,49,57,1,1628863899,2,\"我也去\n引用:阿杰:周末聚餐？\",2021-08-13 22:11:39,,林,wxid_lin\r\n",
+        encoding="utf-8-sig",
+    )
+    _, records, _ = run_parser(path)
+    assert {r.conversation_id for r in records} == {"wechat:老同学群"}
+    assert all(r.chat_kind is ChatKind.GROUP for r in records)
+    assert [r.sender_name for r in records] == ["阿杰", "小美备注", "林"]
+    assert records[2].is_owner and records[2].text == "我也去"  # plain-text quote, quoted part dropped
+
+
+def test_txt_two_people_is_a_private_chat(tmp_path):
+    path = tmp_path / "阿杰.txt"
+    path.write_text("2023-06-10 09:00:00 阿杰\n早\n\n2023-06-10 09:00:30 林\n早啊\n", encoding="utf-8")
+    fmt, records, _ = run_parser(path, names=["林"])
+    assert fmt == "wechat-wechatmsg-txt" and [r.is_owner for r in records] == [False, True]
+    assert all(r.chat_kind is ChatKind.PRIVATE and r.conversation_name == "阿杰" for r in records)
