@@ -124,8 +124,10 @@ class TrainConfig(Section):
     packing: bool = False
     gradient_checkpointing: bool = False
     qlora: bool = False
-    eval_steps: int = Field(50, gt=0)
-    early_stopping_patience: int | None = None
+    eval_steps: int = Field(50, gt=0, description="evaluate (validation loss) and checkpoint every N steps")
+    logging_steps: int = Field(10, gt=0)
+    warmup_steps: int = Field(0, ge=0)
+    early_stopping_patience: int | None = Field(None, gt=0, description="stop after N evals without improvement")
     seed: int = 0
 
 

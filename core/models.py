@@ -124,16 +124,26 @@ def load_tokenizer(ref: BaseModelRef):
     return tokenizer
 
 
-def load_base_model(ref: BaseModelRef, device: str = "auto", dtype: Any = "auto", **kwargs):
+def load_base_model(ref: BaseModelRef, device: str = "auto", dtype: Any = "auto", dense: bool = False, **kwargs):
+    """`dense=True` (training) unpacks a GGUF into plain weights and drops the quantizer marker,
+    so Trainer and PEFT see an ordinary model; serving may keep GGUF blocks where a kernel exists."""
     from transformers import AutoModelForCausalLM
 
     device = pick_device(device)
+    if dense and ref.gguf_file and "quantization_config" not in kwargs:
+        from transformers import GgufConfig
+
+        kwargs["quantization_config"] = GgufConfig(gguf_file=ref.gguf_file, dequantize=True)
     try:
         model = AutoModelForCausalLM.from_pretrained(
             ref.location, gguf_file=ref.gguf_file, revision=ref.revision, dtype=pick_dtype(dtype, device), **kwargs
         )
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load base model {ref.display}: {_first_line(exc)}") from None
+    if dense and ref.gguf_file:
+        model.hf_quantizer = None  # the weights are plain tensors now
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
     if "device_map" not in kwargs:
         model.to(device)
     return model

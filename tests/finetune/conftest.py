@@ -1,5 +1,4 @@
-"""Tiny models for the finetune tests: a byte-level BPE tokenizer trained here and a 2-layer
-random Llama, saved as an ordinary transformers folder so the real loading code reads them."""
+"""Session fixtures for the finetune tests: one tiny base model folder, one tiny tokenizer."""
 
 from __future__ import annotations
 
@@ -7,54 +6,7 @@ from pathlib import Path
 
 import pytest
 
-TRAIN_TEXT = [
-    "hello how are you", "I am fine thanks", "see you tomorrow", "what time is dinner",
-    "好的 明天见", "你吃饭了吗", "哈哈哈 [旺柴]", "我们周末去爬山吧", "Write a post about spring",
-] * 20
-
-SPECIALS = ["<pad>", "<|im_start|>", "<|im_end|>"]
-
-
-def build_tokenizer(with_template: bool = True):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    core = Tokenizer(models.BPE())
-    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    core.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400, special_tokens=SPECIALS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    core.train_from_iterator(TRAIN_TEXT, trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=core, pad_token="<pad>", eos_token="<|im_end|>", bos_token="<|im_start|>"
-    )
-    if with_template:
-        from core.models import CHATML_TEMPLATE
-
-        tokenizer.chat_template = CHATML_TEMPLATE
-    return tokenizer
-
-
-def build_model(vocab_size: int, hidden: int = 32, seed: int = 0):
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=vocab_size, hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=False,
-        pad_token_id=0,
-    )
-    return LlamaForCausalLM(config)
-
-
-def save_tiny_base(folder: Path, hidden: int = 32, with_template: bool = True) -> Path:
-    tokenizer = build_tokenizer(with_template)
-    model = build_model(len(tokenizer), hidden)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+from tests.finetune.tiny import build_tokenizer, save_tiny_base
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from tests.finetune.tiny import fixture_corpus
 
 from core.config import TwinConfig
 from core.prompt import system_prompt
@@ -18,7 +19,6 @@ from finetune.samples import document_sample, group_stretches, session_samples, 
 from finetune.sessions import MessageFilter, build_sessions, merge_turns
 from ingest.store import CorpusStore
 
-FIXTURE = Path(__file__).parents[1] / "fixtures" / "finetune" / "chats.json"
 TZ = timezone(timedelta(hours=8))
 T0 = datetime(2024, 10, 4, 12, 0, tzinfo=TZ)
 _counter = iter(range(10**6))
@@ -149,23 +149,9 @@ def test_split_keeps_every_session_in_one_split_and_is_deterministic():
     assert {s.session_id for s in other_seed["holdout"]} != sessions["holdout"]
 
 
-def _fixture_corpus(path: Path) -> None:
-    rows = json.loads(FIXTURE.read_text(encoding="utf-8"))["messages"]
-    with CorpusStore(path) as store, store.transaction():
-        store.add_messages(
-            Message(source="wechat", source_id=f"wechat:{i}", conversation_id=conv, conversation_name=conv,
-                    chat_kind=ChatKind(chat), sender_id=sender, sender_name=sender, is_owner=owner,
-                    timestamp=datetime.strptime(when, "%Y-%m-%d %H:%M").replace(tzinfo=TZ), text=text,
-                    kind=MessageKind(kind))
-            for i, (conv, chat, sender, owner, when, kind, text) in enumerate(rows)
-        )
-        store.add_documents([Document(source="doc", source_id="doc:trip.md", kind=DocumentKind.ARTICLE,
-                                      title="Our trip to Yantai", text="We rode around the island.\n\nIt was windy.")])
-
-
 def test_build_on_fixture_counts_every_filter_and_writes_all_exports(tmp_path):
     cfg = TwinConfig(root=tmp_path, dataset={"blocked_words": ["secretproject"], "tokenizer": "approx"})
-    _fixture_corpus(cfg.path("corpus"))
+    fixture_corpus(cfg.path("corpus"))
     report = build_dataset(cfg, "style")
     assert report.filters == {
         "non_text": 1, "pii_placeholder": 1, "system_or_recalled": 2, "blocked_word": 2,

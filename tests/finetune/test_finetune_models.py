@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import build_tokenizer, save_tiny_base
+from tests.finetune.tiny import build_tokenizer, save_tiny_base
 
 from core.errors import ModelError
 from core.models import (
