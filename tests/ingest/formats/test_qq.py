@@ -156,3 +156,31 @@ def test_txt_impossible_date_names_the_line(tmp_path):
     with pytest.raises(InputError) as err:
         run_parser(path)
     assert err.value.line == 5 and str(path) in str(err.value)
+
+
+def test_qce_v4_shape(tmp_path):
+    """Older QCE files: messageId, ISO timestamp strings, isRecalled/isSystemMessage, content.reply."""
+    data = {
+        "chatInfo": {"name": "小明", "type": "private", "selfUid": "u_self"},
+        "messages": [
+            {"messageId": "11", "timestamp": "2024-05-01T10:00:00.000Z", "sender": {"uid": "u_ming", "uin": "10002", "name": "小明"},
+             "messageType": 2, "isSystemMessage": False, "isRecalled": False, "content": {"text": "五一去哪玩"}},
+            {"messageId": "12", "timestamp": "2024-05-01T10:01:00.000Z", "sender": {"uid": "u_self", "uin": "20001", "name": "林"},
+             "messageType": 2, "isSystemMessage": False, "isRecalled": False,
+             "content": {"text": "去海边", "reply": {"messageId": "11"}}},
+            {"messageId": "13", "timestamp": "2024-05-01T10:02:00.000Z", "sender": {"uid": "u_ming", "uin": "10002", "name": "小明"},
+             "messageType": 2, "isSystemMessage": False, "isRecalled": True, "content": {"text": "算了"}},
+        ],
+    }
+    path = tmp_path / "v4.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    fmt, records, _ = run_parser(path, tz="Asia/Shanghai")
+    assert fmt == "qq-qce-json"
+    assert [(r.source_id, r.is_owner, r.kind) for r in records] == [
+        ("qq:小明:11", False, MessageKind.TEXT),
+        ("qq:小明:12", True, MessageKind.TEXT),
+        ("qq:小明:13", False, MessageKind.RECALLED),
+    ]
+    assert records[1].reply_to == "qq:小明:11" and records[0].chat_kind is ChatKind.PRIVATE
+    assert records[0].timestamp == datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
+    assert records[2].text != "算了"

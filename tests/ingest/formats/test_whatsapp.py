@@ -143,3 +143,33 @@ def test_chat_names_from_file_names():
     assert chat_name(Path("与小王的 WhatsApp 聊天.txt")) == "小王"
     assert chat_name(Path("exports/WhatsApp Chat - Team/_chat.txt")) == "Team"
     assert chat_name(Path("notes.txt")) == "notes"
+
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("2020/6/13 下午9:41 - 小王: 到了吗", datetime(2020, 6, 13, 21, 41)),  # Chinese 下午 before the time
+        ("13.06.18, 21.25 - Jan: hallo", datetime(2018, 6, 13, 21, 25)),  # dots in date and time
+        ("[3/6/18, 1:55:00\u202fPM] Ann: hi", datetime(2018, 3, 6, 13, 55)),  # iOS US with U+202F
+        ("\u200e[13/6/2018 21:25:15] Ann: hi", datetime(2018, 6, 13, 21, 25, 15)),  # no comma, LRM
+    ],
+)
+def test_more_header_layouts(tmp_path, line, expected):
+    path = tmp_path / "chat.txt"
+    path.write_text(line + "\n", encoding="utf-8")
+    fmt, records, _ = run_parser(path)
+    assert fmt == "whatsapp-txt" and records[0].timestamp.replace(tzinfo=None) == expected
+    assert records[0].kind is MessageKind.TEXT and records[0].sender_name in {"小王", "Jan", "Ann"}
+
+
+def test_android_attachments_by_file_name(tmp_path):
+    path = tmp_path / "chat.txt"
+    path.write_text(
+        "13/06/2018, 21:25 - Jan: VID-20180613-WA0002.mp4 (Datei angehängt)\n"
+        "13/06/2018, 21:26 - Jan: PTT-20180613-WA0003.opus (file attached)\n"
+        "13/06/2018, 21:27 - Jan: Rechnung.pdf (file attached)\n"
+        "13/06/2018, 21:28 - Jan: <Media omitted>\n",
+        encoding="utf-8",
+    )
+    _, records, _ = run_parser(path)
+    assert [r.kind for r in records] == [MessageKind.VIDEO, MessageKind.VOICE, MessageKind.FILE, MessageKind.OTHER]
