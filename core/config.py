@@ -35,12 +35,12 @@ class OwnerConfig(Section):
 
 
 class PiiConfig(Section):
-    enabled: bool = True
-    phone: bool = True
-    email: bool = True
-    id_card: bool = True  # Chinese resident ID, checksum verified
-    bank_card: bool = True  # Luhn verified
-    ip: bool = True
+    enabled: bool = Field(True, description="scrub PII before anything is stored")
+    phone: bool = Field(True, description="CN mobiles and landlines, international +CC numbers -> <PHONE>")
+    email: bool = Field(True, description="-> <EMAIL>")
+    id_card: bool = Field(True, description="Chinese resident ID numbers, checksum verified -> <ID_CARD>")
+    bank_card: bool = Field(True, description="card numbers (Luhn) and IBANs (mod 97) -> <BANK_CARD>")
+    ip: bool = Field(True, description="IPv4 and IPv6 addresses -> <IP>")
     blocked_words: list[str] = Field(default_factory=list, description="replaced by <BLOCKED>")
 
 
@@ -63,26 +63,27 @@ class IngestConfig(Section):
 
 
 class PathsConfig(Section):
-    data_dir: Path = Path(".twin")
-    corpus: Path = Path(".twin/corpus.sqlite")
-    datasets: Path = Path(".twin/datasets")
-    adapters: Path = Path(".twin/adapters")
-    memory: Path = Path(".twin/memory")
-    reports: Path = Path("reports")
-    request_log: Path = Path(".twin/requests.sqlite")
+    data_dir: Path = Field(Path(".twin"), description="the twin's private working folder")
+    corpus: Path = Field(Path(".twin/corpus.sqlite"), description="normalised messages and documents (SQLite)")
+    datasets: Path = Field(Path(".twin/datasets"), description="style SFT datasets, one folder per build")
+    adapters: Path = Field(Path(".twin/adapters"), description="LoRA adapters, one folder per training run")
+    memory: Path = Field(Path(".twin/memory"), description="the embedded Qdrant memory store")
+    reports: Path = Field(Path("reports"), description="eval reports, one folder per run")
+    request_log: Path = Field(Path(".twin/requests.sqlite"), description="the service's request log (owner only)")
 
 
 class PersonaConfig(Section):
     """The system prompt shared by training and serving (rendered by core.prompt)."""
 
-    name: str = "Twin"
-    description: str = ""
-    system_prompt: str = (
+    name: str = Field("Twin", description="who the twin is; used in the system prompt")
+    description: str = Field("", description="a sentence about the person, added to the system prompt")
+    system_prompt: str = Field(
         "You are {name}. Reply the way {name} does in their own chats: same language, tone, length "
-        "and habits. {description}"
+        "and habits. {description}",
+        description="shared by training and serving; {name} and {description} are filled in",
     )
-    disclose_ai: bool = False
-    disclosure: str = "(This is {name}'s AI twin, not {name} in person.)"
+    disclose_ai: bool = Field(False, description="the first reply of a conversation says it is an AI twin")
+    disclosure: str = Field("(This is {name}'s AI twin, not {name} in person.)", description="the disclosure line")
 
 
 class DatasetConfig(Section):

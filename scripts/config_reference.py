@@ -1,0 +1,39 @@
+"""Print the twin.toml reference (every section and key, default, meaning) as a Markdown table,
+straight from core/config.py, for the README. A test checks the README lists every key."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from pydantic import BaseModel  # noqa: E402
+
+from core.config import TwinConfig  # noqa: E402
+
+
+def rows(model: type[BaseModel] = TwinConfig, prefix: str = ""):
+    for name, field in model.model_fields.items():
+        if field.exclude:
+            continue
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from rows(annotation, f"{prefix}{name}.")
+            continue
+        default = field.default if field.default_factory is None else field.default_factory()
+        yield f"{prefix}{name}", default, field.description or ""
+
+
+def markdown() -> str:
+    lines = ["| key | default | meaning |", "|---|---|---|"]
+    for key, default, meaning in rows():
+        shown = str(default).replace("\n", "\\n") if default is not None else ""
+        if isinstance(default, str):
+            shown = f'"{shown}"' if len(shown) < 40 else f'"{shown[:37]}..."'
+        lines.append(f"| `{key}` | `{shown}` | {meaning} |".replace("``", "") )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown())
