@@ -23,6 +23,7 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from core.errors import InputError
@@ -231,7 +232,7 @@ class _Row:
     sender_id: str
     sender_name: str
     is_owner: bool
-    timestamp: object
+    timestamp: datetime
     text: str
     kind: MessageKind
 
