@@ -146,8 +146,8 @@ class MemoryConfig(Section):
     collection: str = "twin_memories"
     top_k: int = Field(8, gt=0)
     dense_weight: float = Field(1.0, ge=0, description="weight of the dense list in rank fusion")
-    sparse_weight: float = Field(1.0, ge=0, description="weight of the lexical (BM25) list in rank fusion")
-    rrf_k: int = Field(60, gt=0, description="reciprocal rank fusion constant")
+    sparse_weight: float = Field(2.0, ge=0, description="weight of the lexical (BM25) list in rank fusion")
+    rrf_k: int = Field(10, gt=0, description="reciprocal rank fusion constant (small = top ranks dominate)")
     candidates: int = Field(50, gt=0, description="candidates taken from each list before fusion")
     time_mode: Literal["boost", "filter", "off"] = Field("boost", description="what a time named in a question does")
     time_weight: float = Field(1.0, ge=0, description="weight of the in-range lists when time_mode = 'boost'")

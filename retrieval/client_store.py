@@ -73,6 +73,8 @@ class ClientStore(MemoryStore):
             sparse_vectors_config={LEXICAL: m.SparseVectorParams(modifier=m.Modifier.IDF)},
             metadata={"kind": "twin-memory", **self.meta.as_dict()},
         )
+        if self.backend == "local":
+            return  # local mode scans everything; payload indexes are a server feature
         for name in KEYWORD_FIELDS:
             self.client.create_payload_index(self.collection, name, m.PayloadSchemaType.KEYWORD)
         for name in FLOAT_FIELDS:

@@ -31,6 +31,13 @@ STOPWORDS = frozenset(
 )
 
 
+# Chinese function characters and words: as unigrams/bigrams they match almost every message.
+CJK_STOPWORDS = frozenset(
+    "的 了 吗 呢 吧 啊 呀 嘛 是 在 我 你 他 她 它 们 这 那 就 都 也 还 和 与 有 没 不 个 么 哪 谁 把 被 给 "
+    "什么 怎么 哪里 哪儿 多少 为什么 时候 我们 你们 他们 她们 这个 那个 一个 没有 就是 还是 可以 一下".split()
+)
+
+
 def _fold(word: str) -> str:
     # Light English folding: "photos"->"photo", "went" untouched; cheaper and safer than a stemmer.
     if len(word) > 4 and word.endswith("ies"):
@@ -44,8 +51,9 @@ def cjk_tokens(text: str) -> list[str]:
     tokens: list[str] = []
     for piece in _PIECES.findall(text.lower()):
         if _IS_CJK.match(piece):
-            tokens.extend(piece)  # unigrams
-            tokens.extend(piece[i:i + 2] for i in range(len(piece) - 1))  # bigrams
+            tokens.extend(c for c in piece if c not in CJK_STOPWORDS)  # unigrams
+            bigrams = (piece[i:i + 2] for i in range(len(piece) - 1))
+            tokens.extend(b for b in bigrams if b not in CJK_STOPWORDS)
         elif piece not in STOPWORDS:
             tokens.append(_fold(piece))
     return tokens

@@ -28,8 +28,8 @@ Reranker = Callable[[str, Sequence[str]], Sequence[float]]
 @dataclass
 class FusionParams:
     dense_weight: float = 1.0
-    sparse_weight: float = 1.0
-    rrf_k: int = 60
+    sparse_weight: float = 2.0
+    rrf_k: int = 10
     candidates: int = 50  # per list
     time_mode: str = "boost"  # "boost" | "filter" | "off"
     time_weight: float = 1.0
