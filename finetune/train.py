@@ -23,9 +23,10 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from core.config import TrainConfig, TwinConfig
 from core.errors import ModelError, StoreError
@@ -42,6 +43,7 @@ class TrainResult:
     seconds: float
     is_main_process: bool
     dropped: dict
+    model: Any = field(default=None, repr=False)  # the trained PeftModel, for callers that go on using it
 
 
 def default_output(cfg: TwinConfig, dataset: str) -> Path:
@@ -170,5 +172,5 @@ def train(
     return TrainResult(
         folder=output, steps=trainer.state.global_step, first_loss=losses[0] if losses else float("nan"),
         last_loss=losses[-1] if losses else float("nan"), seconds=seconds, is_main_process=main,
-        dropped=dict(dropped),
+        dropped=dict(dropped), model=trainer.model,
     )

@@ -49,7 +49,7 @@ def build_model(vocab_size: int, hidden: int = 32, seed: int = 0):
     config = LlamaConfig(
         vocab_size=vocab_size, hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=False,
-        pad_token_id=0,
+        pad_token_id=0, initializer_range=0.2,  # large enough that LoRA updates reach the logits
     )
     return LlamaForCausalLM(config)
 
