@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any
 
 from core.errors import ModelError, UnavailableError
@@ -93,5 +94,5 @@ def load_transformers_chat(ref: Any, adapter: Any = None) -> TransformersChatMod
     from core.models import load_model_and_tokenizer
 
     model, tokenizer = load_model_and_tokenizer(ref, adapter=adapter)
-    label = ref.display + (f" + adapter {adapter.name}" if adapter is not None else "")
+    label = ref.spec + (f" + adapter {Path(adapter).name}" if adapter is not None else "")
     return TransformersChatModel(model, tokenizer, label)
