@@ -1,7 +1,7 @@
 """Writes the bundled sample persona's exports from the episodes below.
 
 林晓 (Lin Xiao) is fictional: a software engineer in Shanghai who hikes, runs, has a cat and
-chats in Chinese with friends and family (WeChat, PyWxDump CSV) and in English with a friend
+chats in Chinese with friends and family (WeChat, WeChatMsg CSV) and in English with a friend
 abroad (Telegram Desktop JSON). Every event the question set asks about is written here, with
 its date, and tagged so the questions can cite the exact source message ids as evidence.
 
@@ -197,10 +197,12 @@ def _turn_times(start: str, n: int, rng: random.Random) -> list[datetime]:
 
 
 def build_wechat(rng: random.Random, tags: dict[str, list[str]]) -> None:
+    """One WeChatMsg/MemoTrace CSV per chat (`<备注>_utf8.csv`, BOM, CRLF, epoch CreateTime),
+    the exporter that keeps display names next to each message."""
     rows = []
     for start, chat, turns in EPISODES:
         for (sender, text, tag), t in zip(turns, _turn_times(start, len(turns), rng)):
-            rows.append((t, chat, sender, text, tag, "文本"))
+            rows.append((t, chat, sender, text, tag, 1))
     # Small talk between the episodes, so memories must be found among ordinary chatter.
     day = datetime(2024, 9, 1, 12, 0)
     while day < datetime(2025, 6, 30):
@@ -210,24 +212,31 @@ def build_wechat(rng: random.Random, tags: dict[str, list[str]]) -> None:
         for i in range(rng.randrange(2, 5)):
             me = i % 2 == 1
             text = rng.choice(FILLER_ME if me else FILLER_THEM)
-            rows.append((t, chat, "me" if me else rng.choice(others), text, None, "文本"))
+            rows.append((t, chat, "me" if me else rng.choice(others), text, None, 1))
             t += timedelta(seconds=rng.randrange(30, 300))
         if rng.random() < 0.25:
-            rows.append((t, chat, "me", "表情", None, "动画表情"))
+            rows.append((t, chat, "me", '<msg><emoji fromusername="wxid_linxiao" type="2" md5="0"/></msg>', None, 47))
         day += timedelta(days=rng.randrange(3, 8))
     rows.sort(key=lambda r: r[0])
     out = HERE / "exports" / "wechat"
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / f"{OWNER_WXID}_0_{len(rows)}.csv", "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "MsgSvrID", "type_name", "is_sender", "talker", "room_name", "msg", "src", "CreateTime"])
-        for i, (t, chat, sender, text, tag, type_name) in enumerate(rows, start=1):
-            svr_id = 8_100_000_000_000_000_000 + i
-            room = WECHAT_CHATS[chat][0]
-            talker = "我" if sender == "me" else PEOPLE[sender][0]
-            writer.writerow([i, svr_id, type_name, int(sender == "me"), talker, room, text, "", t.strftime("%Y-%m-%d %H:%M:%S")])
-            if tag:
-                tags.setdefault(tag, []).append(f"wechat:{svr_id}")
+    header = ["localId", "TalkerId", "Type", "SubType", "IsSender", "CreateTime", "Status", "StrContent",
+              "StrTime", "Remark", "NickName", "Sender"]
+    files = {}
+    for chat, (_, name, _) in WECHAT_CHATS.items():
+        handle = open(out / f"{name}_utf8.csv", "w", encoding="utf-8-sig", newline="")
+        files[chat] = (handle, csv.writer(handle))
+        files[chat][1].writerow(header)
+    for local_id, (t, chat, sender, text, tag, type_code) in enumerate(rows, start=1):
+        wxid, name = PEOPLE[sender]
+        epoch = int((t - timedelta(hours=8) - datetime(1970, 1, 1)).total_seconds())  # local time is UTC+8
+        talker_id = list(WECHAT_CHATS).index(chat) + 2
+        files[chat][1].writerow([local_id, talker_id, type_code, 0, int(sender == "me"), epoch, 2, text,
+                                 t.strftime("%Y-%m-%d %H:%M:%S"), name, name, wxid])
+        if tag:
+            tags.setdefault(tag, []).append(f"wechat:{local_id}")
+    for handle, _ in files.values():
+        handle.close()
 
 
 def build_telegram(rng: random.Random, tags: dict[str, list[str]]) -> None:
