@@ -29,7 +29,7 @@ def ingest(
 
     if list_formats:
         for name in registry.FORMATS:
-            console.print(f"{name:28} {registry.get_parser(name).description}")
+            console.print(f"{name:28} {registry.get_parser(name).description}", markup=False, highlight=False, soft_wrap=True)
         return
     if not paths:
         raise typer.BadParameter("give at least one PATH")
