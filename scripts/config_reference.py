@@ -1,5 +1,5 @@
 """Print the twin.toml reference (every section and key, default, meaning) as a Markdown table,
-straight from core/config.py, for the README. A test checks the README lists every key."""
+straight from core/config.py; `--write` puts it into README.md. A test keeps the README current."""
 
 from __future__ import annotations
 
@@ -35,5 +35,19 @@ def markdown() -> str:
     return "\n".join(lines)
 
 
+START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"
+
+
+def with_reference(readme: str) -> str:
+    """The README text with the table between its markers replaced by the current reference."""
+    head, rest = readme.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{markdown()}\n{END}{tail}"
+
+
 if __name__ == "__main__":
-    print(markdown())
+    if sys.argv[1:] == ["--write"]:
+        readme = Path(__file__).resolve().parents[1] / "README.md"
+        readme.write_text(with_reference(readme.read_text(encoding="utf-8")), encoding="utf-8")
+    else:
+        print(markdown())
