@@ -28,9 +28,16 @@ QUESTIONS = ["When did Caroline go to the LGBTQ support group?", "豆豆做了�
              "2024年9月发生了什么", "Where did they go hiking last November?"]
 
 
-def clustered(n: int, rng: np.random.Generator, clusters: int = 256) -> np.ndarray:
-    centers = rng.normal(size=(clusters, DIM)).astype(np.float32)
-    vectors = centers[rng.integers(0, clusters, n)] + 0.35 * rng.normal(size=(n, DIM)).astype(np.float32)
+_BASIS = np.random.default_rng(42).normal(size=(64, DIM)).astype(np.float32)
+_CENTERS = np.random.default_rng(43).normal(size=(256, 64)).astype(np.float32)
+
+
+def clustered(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Sentence embeddings live near a low-dimensional surface: 256 clusters in a 64-d latent
+    space projected to 512-d, plus a little full-dimensional noise. (Isotropic 512-d noise,
+    by contrast, makes every neighbour equidistant and no ANN index can rank them.)"""
+    latent = _CENTERS[rng.integers(0, len(_CENTERS), n)] + 0.5 * rng.normal(size=(n, 64)).astype(np.float32)
+    vectors = latent @ _BASIS + 0.5 * rng.normal(size=(n, DIM)).astype(np.float32)
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
