@@ -180,6 +180,7 @@ class ServiceConfig(Section):
     context_tokens: int = Field(2048, gt=0)
     memory_tokens: int = Field(600, gt=0, description="budget for retrieved memories in the prompt")
     default_max_tokens: int = Field(256, gt=0, description="reply length when a request names none")
+    repetition_penalty: float = Field(1.1, ge=1.0, description="in-process generation: >1 discourages loops in small models")
     max_tokens_limit: int = Field(1024, gt=0)
     max_body_bytes: int = Field(1_000_000, gt=0)
     max_messages: int = Field(200, gt=0, description="messages accepted in one request")

@@ -40,7 +40,8 @@ done
 curl -fs "http://127.0.0.1:$port/ready" >/dev/null || { cat serve.log; echo "service did not become ready"; exit 1; }
 
 step "6/6 ask the twin about a past event"
-python "$repo/scripts/ask.py" --base-url "http://127.0.0.1:$port/v1" "我们什么时候去莫干山爬山的？"
+python "$repo/scripts/ask.py" --base-url "http://127.0.0.1:$port/v1" --max-tokens 60 "What is your cat called?"
+python "$repo/scripts/ask.py" --base-url "http://127.0.0.1:$port/v1" --max-tokens 60 "我们什么时候去莫干山爬山的？"
 
 printf '\nThe twin is at http://127.0.0.1:%s/ (web chat) and http://127.0.0.1:%s/v1 (OpenAI-compatible).\n' "$port" "$port"
 if [[ -t 0 && -z "${DEMO_NO_WAIT:-}" ]]; then

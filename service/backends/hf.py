@@ -66,6 +66,7 @@ class TransformersBackend(Backend):
         self.device = str(next(self.model.parameters()).device)
         positions = getattr(self.model.config, "max_position_embeddings", None)
         self.max_context = int(positions) if positions else None
+        self.repetition_penalty = config.service.repetition_penalty
         self._lock = threading.Lock()  # one generation at a time: a CPU has nothing to spare
 
     def count_tokens(self, text: str) -> int:
@@ -94,6 +95,7 @@ class TransformersBackend(Backend):
             streamer=streamer,
             stopping_criteria=StoppingCriteriaList([_Cancel()]),
             pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+            repetition_penalty=self.repetition_penalty,  # small models loop under greedy decoding
         )
         if sampling:
             kwargs.update(temperature=params.temperature, top_p=params.top_p)
@@ -114,6 +116,8 @@ class TransformersBackend(Backend):
             worker.start()
             try:
                 for text in streamer:
+                    # The final flush can end inside a multi-byte character cut by max_tokens.
+                    text = text.rstrip("\ufffd")
                     if text:
                         yield Delta(text)
             finally:
