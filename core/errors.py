@@ -28,6 +28,13 @@ class InputError(TwinError):
             where += f" (field {field!r})"
         super().__init__(f"{where}: {reason}")
 
+    def __reduce__(self):  # keep the keyword fields when the error crosses a process boundary
+        return _rebuild_input_error, (type(self), self.path, self.reason, self.line, self.field)
+
+
+def _rebuild_input_error(cls, path, reason, line, field):
+    return cls(path, reason, line=line, field=field)
+
 
 class UnknownFormatError(InputError):
     """No parser recognises the file."""

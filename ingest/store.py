@@ -19,8 +19,8 @@ from core.errors import StoreError
 from core.records import ChatKind, Document, DocumentKind, Message, MessageKind, message_id
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    id TEXT PRIMARY KEY,
+CREATE TABLE IF NOT EXISTS messages (   -- rowid table: rows append in order, only the id index is random
+    id TEXT NOT NULL UNIQUE,
     source TEXT NOT NULL,
     source_id TEXT NOT NULL,
     conversation_id TEXT NOT NULL,
@@ -34,9 +34,8 @@ CREATE TABLE IF NOT EXISTS messages (
     text TEXT NOT NULL,
     kind TEXT NOT NULL,
     reply_to TEXT
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS messages_conv_ts ON messages (conversation_id, ts);
-CREATE INDEX IF NOT EXISTS messages_source_id ON messages (source_id);
 CREATE TABLE IF NOT EXISTS documents (
     id TEXT PRIMARY KEY,
     source TEXT NOT NULL,
@@ -108,13 +107,21 @@ class CorpusStore:
 
     def add_messages(self, messages: Iterable[Message]) -> int:
         """Insert; returns how many were new. Call inside `transaction()`."""
-        before = self.db.total_changes
-        self.db.executemany(_INSERT_MESSAGE, (_message_row(m) for m in messages))
-        return self.db.total_changes - before
+        return self.add_message_rows(message_row(m) for m in messages)
 
     def add_documents(self, documents: Iterable[Document]) -> int:
+        return self.add_document_rows(document_row(d) for d in documents)
+
+    def add_message_rows(self, rows: Iterable[tuple]) -> int:
+        """Insert rows made by `message_row` (possibly in another process); returns how many were new.
+        The id is derived here, on the storing side, which balances the work of a parse worker."""
         before = self.db.total_changes
-        self.db.executemany(_INSERT_DOCUMENT, (_document_row(d) for d in documents))
+        self.db.executemany(_INSERT_MESSAGE, ((message_id(r[1], r[9], r[5], r[10]), *r) for r in rows))
+        return self.db.total_changes - before
+
+    def add_document_rows(self, rows: Iterable[tuple]) -> int:
+        before = self.db.total_changes
+        self.db.executemany(_INSERT_DOCUMENT, rows)
         return self.db.total_changes - before
 
     def record_file(self, path: Path, sha256: str, fmt: str, messages: int, documents: int) -> None:
@@ -176,12 +183,14 @@ class CorpusStore:
         return digest.hexdigest()
 
 
-def _message_row(m: Message) -> tuple:
-    iso = m.timestamp.isoformat()  # formatted once: it goes into the id and the row
+def message_row(m: Message, text: str | None = None) -> tuple:
+    """The stored columns of `m` except its id (see `add_message_rows`); `text` replaces its text
+    (the PII-scrubbed version) without building a new record, since this runs once per message."""
+    # The kinds are StrEnums, i.e. already str: binding them directly skips the slow `.value`.
     return (
-        message_id(m.source_id, iso, m.sender_id, m.text), m.source, m.source_id, m.conversation_id,
-        m.conversation_name, m.chat_kind.value, m.sender_id, m.sender_name, int(m.is_owner),
-        m.timestamp.timestamp(), iso, m.text, m.kind.value, m.reply_to,
+        m.source, m.source_id, m.conversation_id, m.conversation_name, str.__str__(m.chat_kind),
+        m.sender_id, m.sender_name, int(m.is_owner), m.timestamp.timestamp(), m.timestamp.isoformat(),
+        m.text if text is None else text, str.__str__(m.kind), m.reply_to,
     )
 
 
@@ -193,5 +202,5 @@ def _row_message(row: tuple) -> Message:
     )
 
 
-def _document_row(d: Document) -> tuple:
+def document_row(d: Document) -> tuple:
     return (d.id, d.source, d.source_id, d.kind.value, d.title, d.text, d.date.isoformat() if d.date else None, d.url)

@@ -57,14 +57,18 @@ PYWXDUMP_KINDS: dict[str, MessageKind] = {
 }
 
 PYWXDUMP_COLUMNS = ("MsgSvrID", "type_name", "is_sender", "talker", "msg", "CreateTime")
+# Enum attribute lookups are slow in the per-row loop of million-row exports: bind them once.
+_WORDS_KEPT = frozenset({MessageKind.TEXT, MessageKind.RECALLED, MessageKind.SYSTEM})
+_GROUP, _PRIVATE = ChatKind.GROUP, ChatKind.PRIVATE
+_RECALLED, _LINK, _OTHER = MessageKind.RECALLED, MessageKind.LINK, MessageKind.OTHER
 
 
 def pywxdump_kind(type_name: str, msg: str) -> MessageKind:
     if type_name.startswith("消息撤回") or "<revokemsg>" in msg:
-        return MessageKind.RECALLED
+        return _RECALLED
     if type_name.startswith("(分享)"):
-        return MessageKind.LINK
-    return PYWXDUMP_KINDS.get(type_name, MessageKind.OTHER)
+        return _LINK
+    return PYWXDUMP_KINDS.get(type_name, _OTHER)
 
 
 class PyWxDumpCsv(Parser):
@@ -90,21 +94,20 @@ class PyWxDumpCsv(Parser):
         i_room = col.get("room_name")
         width = len(header)
         my_id = None  # PyWxDump writes "我" or the owner's wxid as talker of their own rows
-        for row in reader:
-            line = reader.line_num
+        for row in reader:  # errors below read reader.line_num: the line this row ended on
             if not row or row == [""]:
                 continue
             if len(row) < width:
-                raise InputError(path, f"expected {width} columns, found {len(row)}", line=line)
+                raise InputError(path, f"expected {width} columns, found {len(row)}", line=reader.line_num)
             svr_id = row[i_id].strip()
             if not svr_id:
-                raise InputError(path, "empty MsgSvrID", line=line, field="MsgSvrID")
+                raise InputError(path, "empty MsgSvrID", line=reader.line_num, field="MsgSvrID")
             flag = row[i_sender].strip()
             if flag not in ("0", "1"):
-                raise InputError(path, f"is_sender must be 0 or 1, got {flag!r}", line=line, field="is_sender")
+                raise InputError(path, f"is_sender must be 0 or 1, got {flag!r}", line=reader.line_num, field="is_sender")
             naive = parse_local(row[i_time])
             if naive is None:
-                raise InputError(path, f"unreadable time {row[i_time]!r}", line=line, field="CreateTime")
+                raise InputError(path, f"unreadable time {row[i_time]!r}", line=reader.line_num, field="CreateTime")
             room = row[i_room].strip() if i_room is not None else ""
             talker = row[i_talker].strip()
             is_owner = flag == "1"
@@ -117,7 +120,7 @@ class PyWxDumpCsv(Parser):
             text = clean(msg)
             if type_name == "引用回复":
                 text = text.split("\n\n[引用]", 1)[0]  # keep the reply, drop the quoted message
-            if kind is not MessageKind.TEXT and kind is not MessageKind.RECALLED and kind is not MessageKind.SYSTEM:
+            if kind not in _WORDS_KEPT:
                 text = f"[{type_name}]"  # a typed placeholder, not a URL or file path
             sender_id = (my_id or "me") if is_owner else (talker or room)
             yield Message(
@@ -125,7 +128,7 @@ class PyWxDumpCsv(Parser):
                 source_id=f"wechat:{svr_id}",
                 conversation_id=f"wechat:{conversation}",
                 conversation_name=conversation,
-                chat_kind=ChatKind.GROUP if conversation.endswith("@chatroom") else ChatKind.PRIVATE,
+                chat_kind=_GROUP if conversation.endswith("@chatroom") else _PRIVATE,
                 sender_id=sender_id,
                 sender_name=sender_id,
                 is_owner=is_owner,

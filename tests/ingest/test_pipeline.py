@@ -149,3 +149,28 @@ def test_cli_exits_non_zero_only_when_nothing_could_be_ingested(tmp_path, monkey
     junk.write_bytes(b"\x00" * 100)
     assert runner.invoke(app, ["ingest", str(junk)]).exit_code == 1
     assert runner.invoke(app, ["ingest", str(junk), str(FIXTURE)]).exit_code == 0
+
+
+def test_parse_worker_gives_the_same_corpus_and_errors(tmp_path, monkeypatch):
+    """Big files are parsed in a forked worker process; results and errors must not change."""
+    import ingest.pipeline as pipeline
+    from core.config import TwinConfig
+
+    def run(folder, worker: bool, *paths):
+        monkeypatch.setattr(pipeline, "WORKER_MIN_BYTES", 0 if worker else 1 << 40)
+        config = TwinConfig(root=folder)
+        with CorpusStore(config.path("corpus")) as store:
+            reports = ingest_paths(list(paths), config, store)
+            return reports, store.content_hash(), store.stats()
+
+    bad = tmp_path / "bad.csv"
+    rows = FIXTURE.read_text(encoding="utf-8").splitlines()
+    bad.write_text("\n".join(rows[:3] + ["9,9,文本,maybe,x,y,hello,,2024-01-01 00:00:00"]), encoding="utf-8")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    in_process = run(tmp_path / "a", False, FIXTURE, bad)
+    in_worker = run(tmp_path / "b", True, FIXTURE, bad)
+    assert in_process[1] == in_worker[1] and in_process[2] == in_worker[2]
+    assert [r.new for r in in_process[0]] == [r.new for r in in_worker[0]] == [9, 0]
+    assert in_worker[0][0].pii == in_process[0][0].pii
+    assert in_worker[0][1].error == in_process[0][1].error and "is_sender" in in_worker[0][1].error
