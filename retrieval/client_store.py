@@ -7,6 +7,9 @@ dimension live in the collection's metadata, so any client of the server sees th
 
 from __future__ import annotations
 
+import functools
+import inspect
+
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -38,6 +41,53 @@ def client_filter(flt: MemoryFilter | None):
     if flt.start is not None:
         must.append(m.FieldCondition(key="end_ts", range=m.Range(gte=flt.start.timestamp())))
     return m.Filter(must=must)
+
+
+def unavailable_from(exc: Exception, where: str) -> UnavailableError | None:
+    """The UnavailableError a transport failure means (server down, timed out, restarting), or None
+    for anything else, which must propagate as it is."""
+    import httpx
+    from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+    if isinstance(exc, (httpx.TransportError, ResponseHandlingException, ConnectionError, TimeoutError)):
+        return UnavailableError(f"Qdrant at {where} is not reachable ({type(exc).__name__}: {exc})")
+    if isinstance(exc, UnexpectedResponse) and exc.status_code in (502, 503, 504):
+        return UnavailableError(f"Qdrant at {where} answered {exc.status_code}; try again shortly")
+    return None
+
+
+def _server_call(method):
+    """Turn transport failures of a live server into UnavailableError, so the service answers 503
+    and recovers when Qdrant comes back, instead of failing with a 500."""
+
+    def translate(self, exc: Exception) -> Exception:
+        translated = unavailable_from(exc, self._where) if self.backend == "server" else None
+        return exc if translated is None else translated
+
+    if inspect.isgeneratorfunction(method):  # scrolling talks to the server while it iterates
+        @functools.wraps(method)
+        def generator(self, *args, **kwargs):
+            try:
+                yield from method(self, *args, **kwargs)
+            except Exception as exc:
+                error = translate(self, exc)
+                if error is exc:
+                    raise
+                raise error from exc
+
+        return generator
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            error = translate(self, exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+    return wrapper
 
 
 class ClientStore(MemoryStore):
@@ -83,6 +133,7 @@ class ClientStore(MemoryStore):
         for name in FLOAT_FIELDS:
             self.client.create_payload_index(self.collection, name, m.PayloadSchemaType.FLOAT)
 
+    @_server_call
     def upsert(self, points: Sequence[StoredPoint]) -> None:
         from qdrant_client import models as m
 
@@ -97,11 +148,13 @@ class ClientStore(MemoryStore):
         ]
         self.client.upsert(self.collection, native, wait=True)
 
+    @_server_call
     def existing(self, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()
         return {str(r.id) for r in self.client.retrieve(self.collection, list(ids), with_payload=False)}
 
+    @_server_call
     def scroll_payloads(self, kinds: Sequence[str] | None = None, with_payload: bool = True) -> Iterable[tuple[str, dict]]:
         offset = None
         flt = client_filter(MemoryFilter(kinds=kinds)) if kinds else None
@@ -116,6 +169,7 @@ class ClientStore(MemoryStore):
     def all_ids(self, kinds: Sequence[str] | None = None) -> set[str]:
         return {pid for pid, _ in self.scroll_payloads(kinds, with_payload=False)}
 
+    @_server_call
     def delete(self, ids: Sequence[str]) -> int:
         from qdrant_client import models as m
 
@@ -124,9 +178,11 @@ class ClientStore(MemoryStore):
             self.client.delete(self.collection, m.PointIdsList(points=list(found)), wait=True)
         return len(found)
 
+    @_server_call
     def count(self) -> int:
         return self.client.count(self.collection, exact=True).count
 
+    @_server_call
     def search_dense(self, vector: np.ndarray, limit: int, flt: MemoryFilter | None = None,
                      exact: bool = False) -> list[Candidate]:
         from qdrant_client import models as m
@@ -138,6 +194,7 @@ class ClientStore(MemoryStore):
         )
         return [Candidate(str(p.id), float(p.score)) for p in result.points]
 
+    @_server_call
     def search_sparse(self, sparse: Sparse, limit: int, flt: MemoryFilter | None = None) -> list[Candidate]:
         from qdrant_client import models as m
 
@@ -149,6 +206,7 @@ class ClientStore(MemoryStore):
         )
         return [Candidate(str(p.id), float(p.score)) for p in result.points]
 
+    @_server_call
     def payloads(self, ids: Sequence[str]) -> dict[str, dict]:
         if not ids:
             return {}

@@ -161,3 +161,20 @@ def test_langchain_retriever(tmp_path, persona):
         docs = MemoryRetriever(index=index, k=3, search_kwargs={"conversation_id": "fx:uni"}).invoke("相机")
     assert 0 < len(docs) <= 3 and all(d.metadata["conversation_id"] == "fx:uni" for d in docs)
     assert any("fixture:u7" in d.metadata["source_ids"] for d in docs)
+
+
+def test_server_transport_failures_become_unavailable_errors():
+    """A Qdrant server that dies after opening gives UnavailableError (the service's 503), while
+    other errors pass through unchanged."""
+    import httpx
+    from qdrant_client.http.exceptions import ResponseHandlingException
+
+    from core.errors import UnavailableError
+    from retrieval.client_store import unavailable_from
+
+    where = "http://qdrant:6333 collection 'twin_memories'"
+    down = unavailable_from(httpx.ConnectError("connection refused"), where)
+    assert isinstance(down, UnavailableError) and "not reachable" in str(down) and "qdrant:6333" in str(down)
+    wrapped = unavailable_from(ResponseHandlingException(httpx.ReadTimeout("timed out")), where)
+    assert isinstance(wrapped, UnavailableError)
+    assert unavailable_from(ValueError("bad filter"), where) is None
