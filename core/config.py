@@ -87,18 +87,18 @@ class PersonaConfig(Section):
 
 
 class DatasetConfig(Section):
-    session_gap_minutes: float = Field(60, gt=0)
-    joiner: str = "\n"
+    session_gap_minutes: float = Field(60, gt=0, description="a silence longer than this starts a new session")
+    joiner: str = Field("\n", description="joins consecutive messages of one sender into one turn")
     max_tokens: int = Field(2048, gt=0, description="token budget of one sample (windowed above it)")
     window_overlap_turns: int = Field(2, ge=0, description="turns a window repeats from the previous one")
     group_context_turns: int = Field(6, gt=0, description="in group chats, others' turns kept before an owner reply")
     min_owner_chars: int = Field(2, ge=0, description="drop samples whose owner turns are all shorter")
-    blocked_words: list[str] = Field(default_factory=list)
+    blocked_words: list[str] = Field(default_factory=list, description="samples containing these words are dropped")
     dedupe_threshold: float = Field(0.9, gt=0, le=1, description="Jaccard similarity treated as duplicate")
-    include_documents: bool = True
-    split: tuple[float, float, float] = (0.9, 0.05, 0.05)
-    tokenizer: str | None = None  # for windows and token statistics; None = train.base_model's; "approx" = no model
-    seed: int = 0
+    include_documents: bool = Field(True, description="posts and articles become 'write a post about ...' samples")
+    split: tuple[float, float, float] = Field((0.9, 0.05, 0.05), description="train / validation / holdout fractions (split by session hash)")
+    tokenizer: str | None = Field(None, description="for windows and token statistics; None = train.base_model's, 'approx' = no model")
+    seed: int = Field(0, description="seed of the split hash and sampling")
 
     @field_validator("split")
     @classmethod
@@ -110,26 +110,26 @@ class DatasetConfig(Section):
 
 class TrainConfig(Section):
     base_model: str = Field("smollm2", description="'smollm2' (packaged GGUF), a Hugging Face id, or a local path")
-    gguf_file: str | None = None
-    revision: str | None = None
-    lora_rank: int = Field(16, gt=0)
-    lora_alpha: int = Field(32, gt=0)
-    lora_dropout: float = Field(0.05, ge=0, lt=1)
-    target_modules: str | list[str] = "all-linear"
-    learning_rate: float = Field(2e-4, gt=0)
-    epochs: float = Field(2.0, gt=0)
+    gguf_file: str | None = Field(None, description="GGUF file inside base_model's folder/repo, when it is one")
+    revision: str | None = Field(None, description="Hugging Face revision of base_model")
+    lora_rank: int = Field(16, gt=0, description="LoRA rank r")
+    lora_alpha: int = Field(32, gt=0, description="LoRA alpha (scale = alpha / r)")
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="dropout on the LoRA path")
+    target_modules: str | list[str] = Field("all-linear", description="'all-linear' or a list of module names")
+    learning_rate: float = Field(2e-4, gt=0, description="peak learning rate")
+    epochs: float = Field(2.0, gt=0, description="passes over the train split")
     max_steps: int = Field(-1, description="overrides epochs when > 0")
-    batch_size: int = Field(4, gt=0)
-    grad_accum: int = Field(4, gt=0)
-    max_seq_len: int = Field(1024, gt=0)
-    packing: bool = False
-    gradient_checkpointing: bool = False
-    qlora: bool = False
+    batch_size: int = Field(4, gt=0, description="samples per device per step")
+    grad_accum: int = Field(4, gt=0, description="steps accumulated per optimizer update")
+    max_seq_len: int = Field(1024, gt=0, description="longer samples are truncated")
+    packing: bool = Field(False, description="pack several samples into one sequence")
+    gradient_checkpointing: bool = Field(False, description="trade compute for memory")
+    qlora: bool = Field(False, description="4-bit base weights (needs a CUDA GPU and bitsandbytes)")
     eval_steps: int = Field(50, gt=0, description="evaluate (validation loss) and checkpoint every N steps")
-    logging_steps: int = Field(10, gt=0)
-    warmup_steps: int = Field(0, ge=0)
+    logging_steps: int = Field(10, gt=0, description="log the training loss every N steps")
+    warmup_steps: int = Field(0, ge=0, description="linear warm-up steps")
     early_stopping_patience: int | None = Field(None, gt=0, description="stop after N evals without improvement")
-    seed: int = 0
+    seed: int = Field(0, description="training seed")
 
 
 class MemoryConfig(Section):
@@ -140,11 +140,11 @@ class MemoryConfig(Section):
     chunk_turns: int = Field(4, gt=0, description="turns per chat memory")
     chunk_overlap: int = Field(1, ge=0, description="turns shared by neighbouring chat memories")
     session_gap_minutes: float = Field(60, gt=0, description="silence that starts a new chat episode")
-    doc_chunk_chars: int = Field(800, gt=0)
+    doc_chunk_chars: int = Field(800, gt=0, description="target size of a document memory (paragraphs are kept whole)")
     qdrant_url: str | None = Field(None, description="use a Qdrant server instead of the embedded engine")
-    qdrant_api_key: str | None = None
-    collection: str = "twin_memories"
-    top_k: int = Field(8, gt=0)
+    qdrant_api_key: str | None = Field(None, description="API key of that Qdrant server")
+    collection: str = Field("twin_memories", description="collection name on a Qdrant server")
+    top_k: int = Field(8, gt=0, description="memories retrieved per question")
     dense_weight: float = Field(1.0, ge=0, description="weight of the dense list in rank fusion")
     sparse_weight: float = Field(2.0, ge=0, description="weight of the lexical (BM25) list in rank fusion")
     rrf_k: int = Field(10, gt=0, description="reciprocal rank fusion constant (small = top ranks dominate)")
@@ -163,26 +163,26 @@ class MemoryConfig(Section):
 
 
 class ServiceConfig(Section):
-    host: str = "127.0.0.1"
-    port: int = Field(8000, gt=0, lt=65536)
+    host: str = Field("127.0.0.1", description="interface to bind; anything but 127.0.0.1/localhost requires API keys")
+    port: int = Field(8000, gt=0, lt=65536, description="port to listen on")
     model_name: str = Field("twin", description="model id clients ask for; '<model_name>-writer' writes posts")
     api_key_hashes: list[str] = Field(default_factory=list, description="sha256 hex of accepted keys (`twin serve hash-key`)")
     allow_no_auth: bool = Field(False, description="only honoured when host is 127.0.0.1/localhost")
-    backend: Literal["transformers", "openai", "echo"] = "transformers"
-    backend_url: str | None = None  # for backend = "openai" (vLLM, any OpenAI-compatible server)
-    backend_model: str | None = None  # model name sent to that server (e.g. the LoRA name given to vLLM)
-    backend_api_key: str | None = None
-    backend_timeout_s: float = Field(120.0, gt=0)
+    backend: Literal["transformers", "openai", "echo"] = Field("transformers", description="'transformers' (in-process), 'openai' (vLLM or any compatible server), 'echo' (tests)")
+    backend_url: str | None = Field(None, description="base URL of the OpenAI-compatible server, for backend = 'openai'")
+    backend_model: str | None = Field(None, description="model name sent to that server (e.g. the LoRA module name given to vLLM)")
+    backend_api_key: str | None = Field(None, description="API key of that server")
+    backend_timeout_s: float = Field(120.0, gt=0, description="seconds to wait for the backend")
     base_model: str | None = Field(None, description="transformers backend: None = the adapter's base, else train.base_model")
-    adapter: Path | None = None  # None = newest under paths.adapters, if any
+    adapter: Path | None = Field(None, description="adapter folder to serve; None = the newest under paths.adapters")
     use_adapter: bool = Field(True, description="false: serve the base model without any adapter")
     device: str = Field("auto", description="transformers backend: 'auto', 'cpu', 'cuda', 'cuda:1'...")
-    context_tokens: int = Field(2048, gt=0)
+    context_tokens: int = Field(2048, gt=0, description="prompt budget: persona + memories + conversation")
     memory_tokens: int = Field(600, gt=0, description="budget for retrieved memories in the prompt")
     default_max_tokens: int = Field(256, gt=0, description="reply length when a request names none")
     repetition_penalty: float = Field(1.1, ge=1.0, description="in-process generation: >1 discourages loops in small models")
-    max_tokens_limit: int = Field(1024, gt=0)
-    max_body_bytes: int = Field(1_000_000, gt=0)
+    max_tokens_limit: int = Field(1024, gt=0, description="largest max_tokens a request may ask for")
+    max_body_bytes: int = Field(1_000_000, gt=0, description="largest request body accepted")
     max_messages: int = Field(200, gt=0, description="messages accepted in one request")
     request_log: bool = Field(True, description="log time, mode, memory ids/scores and latency (no message text)")
 
@@ -199,13 +199,13 @@ class ServiceConfig(Section):
 
 class EvalConfig(Section):
     judge_url: str | None = Field(None, description="OpenAI-compatible base URL of the LLM judge (off when unset)")
-    judge_model: str | None = None
-    judge_api_key: str | None = None
+    judge_model: str | None = Field(None, description="model name of the judge")
+    judge_api_key: str | None = Field(None, description="API key of the judge endpoint")
     k: list[int] = Field(default_factory=lambda: [5, 10, 25], description="recall@k cut-offs")
     answer_tokens: int = Field(64, gt=0, description="max tokens of an answer to an eval question")
     style_samples: int = Field(40, gt=0, description="holdout owner replies used for style fidelity")
     style_reply_tokens: int = Field(64, gt=0, description="max tokens of a generated reply in the style test")
-    seed: int = 0
+    seed: int = Field(0, description="seed for sampling questions and replies")
 
     @field_validator("k")
     @classmethod
