@@ -16,6 +16,7 @@ from datetime import timedelta
 from itertools import groupby
 
 from core.records import ChatKind, Message, MessageKind, stable_id
+from core.sessions import split_sessions
 
 # Placeholders the ingest PII scrubber writes; a message holding one is not worth imitating.
 PII_PLACEHOLDER = re.compile(r"<(?:PHONE|EMAIL|ID_CARD|BANK_CARD|IP|BLOCKED)>")
@@ -75,19 +76,6 @@ class MessageFilter:
         return why is None
 
 
-def split_sessions(messages: Iterable[Message], gap_minutes: float) -> Iterator[list[Message]]:
-    """Cut one chat's time-ordered messages at silences longer than the gap."""
-    gap = timedelta(minutes=gap_minutes)
-    current: list[Message] = []
-    for message in messages:
-        if current and message.timestamp - current[-1].timestamp > gap:
-            yield current
-            current = []
-        current.append(message)
-    if current:
-        yield current
-
-
 def merge_turns(messages: Iterable[Message], joiner: str) -> list[Turn]:
     """Consecutive messages by the same sender become one turn."""
     turns: list[Turn] = []
@@ -107,7 +95,7 @@ def build_sessions(
 ) -> Iterator[Session]:
     """Sessions of every chat, in corpus order (conversation, then time). Empty ones are skipped."""
     for conversation_id, chat in groupby(messages, key=lambda m: m.conversation_id):
-        for index, raw in enumerate(split_sessions(chat, gap_minutes)):
+        for index, raw in enumerate(split_sessions(chat, timedelta(minutes=gap_minutes))):
             first = raw[0]
             turns = merge_turns((m for m in raw if keep.keep(m)), joiner)
             if turns:

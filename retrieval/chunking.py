@@ -19,6 +19,7 @@ from datetime import timedelta
 from itertools import groupby
 
 from core.records import Document, Memory, Message
+from core.sessions import split_sessions
 
 _CJK_CHAR = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]")
 
@@ -44,18 +45,6 @@ def render_episode(turns: Sequence[Message]) -> str:
     return header + "\n" + "\n".join(f"{m.sender_name}: {m.text.strip()}" for m in turns)
 
 
-def sessions(messages: Iterable[Message], gap: timedelta) -> Iterator[list[Message]]:
-    """Split one conversation's time-ordered text messages where the silence exceeds `gap`."""
-    current: list[Message] = []
-    for message in messages:
-        if current and message.timestamp - current[-1].timestamp > gap:
-            yield current
-            current = []
-        current.append(message)
-    if current:
-        yield current
-
-
 def windows(items: Sequence, size: int, overlap: int) -> Iterator[Sequence]:
     if len(items) <= size:
         yield items
@@ -74,7 +63,7 @@ def chat_memories(messages: Iterable[Message], turns: int, overlap: int, gap_min
     gap = timedelta(minutes=gap_minutes)
     for conversation_id, group in groupby(messages, key=lambda m: m.conversation_id):
         texts = [m for m in group if m.is_text]
-        for session in sessions(texts, gap):
+        for session in split_sessions(texts, gap):
             for window in windows(session, turns, overlap):
                 yield Memory(
                     text=render_episode(window),

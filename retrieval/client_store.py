@@ -166,9 +166,6 @@ class ClientStore(MemoryStore):
             if offset is None:
                 return
 
-    def all_ids(self, kinds: Sequence[str] | None = None) -> set[str]:
-        return {pid for pid, _ in self.scroll_payloads(kinds, with_payload=False)}
-
     @_server_call
     def delete(self, ids: Sequence[str]) -> int:
         from qdrant_client import models as m

@@ -119,9 +119,6 @@ class EdgeStore(MemoryStore):
             if offset is None:
                 return
 
-    def all_ids(self, kinds: Sequence[str] | None = None) -> set[str]:
-        return {pid for pid, _ in self.scroll_payloads(kinds, with_payload=False)}
-
     def delete(self, ids: Sequence[str]) -> int:
         from qdrant_edge import UpdateOperation
 

@@ -127,8 +127,8 @@ class MemoryStore(ABC):
     def existing(self, ids: Sequence[str]) -> set[str]:
         """Which of these ids are stored already."""
 
-    @abstractmethod
-    def all_ids(self, kinds: Sequence[str] | None = None) -> set[str]: ...
+    def all_ids(self, kinds: Sequence[str] | None = None) -> set[str]:
+        return {pid for pid, _ in self.scroll_payloads(kinds, with_payload=False)}
 
     @abstractmethod
     def delete(self, ids: Sequence[str]) -> int:
@@ -148,7 +148,8 @@ class MemoryStore(ABC):
     def payloads(self, ids: Sequence[str]) -> dict[str, dict]: ...
 
     @abstractmethod
-    def scroll_payloads(self, kinds: Sequence[str] | None = None) -> Iterable[tuple[str, dict]]: ...
+    def scroll_payloads(self, kinds: Sequence[str] | None = None,
+                        with_payload: bool = True) -> Iterable[tuple[str, dict]]: ...
 
     def optimize(self) -> None:
         """Build indexes after bulk upserts (HNSW); a no-op where the engine does it itself."""
