@@ -40,9 +40,12 @@ done
 curl -fs "http://127.0.0.1:$port/ready" >/dev/null || { cat serve.log; echo "service did not become ready"; exit 1; }
 
 step "6/6 ask the twin about a past event"
-python "$repo/scripts/ask.py" --base-url "http://127.0.0.1:$port/v1" --max-tokens 60 "What is your cat called?"
+python "$repo/scripts/ask.py" --base-url "http://127.0.0.1:$port/v1" --max-tokens 60 "What was your time in your first marathon?"
 python "$repo/scripts/ask.py" --base-url "http://127.0.0.1:$port/v1" --max-tokens 60 "我们什么时候去莫干山爬山的？"
 
+echo
+echo "(SmolLM2-135M is a tiny CPU model: check the memories it was given, not its prose."
+echo " For real answers set [train] base_model to a Qwen instruct model and train on a GPU.)"
 printf '\nThe twin is at http://127.0.0.1:%s/ (web chat) and http://127.0.0.1:%s/v1 (OpenAI-compatible).\n' "$port" "$port"
 if [[ -t 0 && -z "${DEMO_NO_WAIT:-}" ]]; then
   echo "Press Ctrl-C to stop it."
