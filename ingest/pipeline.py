@@ -53,10 +53,10 @@ def ingest_paths(
     for path in registry.expand(paths):
         report = FileReport(path)
         try:
-            parser_cls = registry.get_parser(fmt) if fmt else registry.detect(path)
-            report.format = parser_cls.name
             if not path.exists():
                 raise InputError(path, "no such file or folder")
+            parser_cls = registry.get_parser(fmt) if fmt else registry.detect(path)
+            report.format = parser_cls.name
             _ingest_one(path, parser_cls(), config, store, owner, report, on_progress)
         except TwinError as exc:
             report.error = str(exc)

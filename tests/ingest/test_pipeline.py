@@ -140,6 +140,12 @@ def test_cli_init_ingest_and_stats_json(tmp_path, monkeypatch):
     assert data["by_kind"]["text"] == 6 and data["owner_text_messages"] == 3
 
 
+def test_missing_path_is_reported_not_raised(twin_dir, tmp_path):
+    reports, messages, _ = ingest(twin_dir, tmp_path / "nope.csv", FIXTURE)
+    assert reports[0].error == f"{tmp_path / 'nope.csv'}: no such file or folder"
+    assert reports[1].ok and len(messages) == 9
+
+
 def test_cli_exits_non_zero_only_when_nothing_could_be_ingested(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     app = build_app()
