@@ -57,27 +57,29 @@ def ingest(
 
 def _print_summary(reports) -> None:
     table = Table(title="ingest summary")
-    table.add_column("file", no_wrap=True, max_width=36, overflow="ellipsis")
-    table.add_column("format", no_wrap=True)
+    table.add_column("file", overflow="fold", max_width=24)
+    table.add_column("format", overflow="fold")
     for col in ("msgs", "docs", "new"):
-        table.add_column(col, justify="right")
-    table.add_column("skipped", min_width=18, overflow="fold")
-    table.add_column("PII scrubbed", min_width=14, overflow="fold")
-    table.add_column("error", min_width=20, overflow="fold")
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("skipped, PII scrubbed", overflow="fold", min_width=20)
     for r in reports:
+        notes = [f"{k} {v}" for k, v in sorted(r.skipped.items())]
+        notes += [f"{k.strip('<>')} {v}" for k, v in sorted(r.pii.items())]
         table.add_row(
             escape(r.path.name), r.format, str(r.messages), str(r.documents), str(r.new),
-            escape(", ".join(f"{k} {v}" for k, v in sorted(r.skipped.items()))) or "-",
-            ", ".join(f"{k.strip('<>')} {v}" for k, v in sorted(r.pii.items())) or "-",
-            f"[red]{escape(r.error)}[/red]" if r.error else "",
+            "[red]failed (see below)[/red]" if r.error else escape(", ".join(notes)) or "-",
         )
     console.print(table)
     for r in reports:
+        if r.error:  # full text below the table, where a narrow terminal cannot cut it
+            console.print(f"[red]error:[/red] {escape(r.error)}", highlight=False)
         for warning in r.warnings:
             console.print(f"[yellow]warning:[/yellow] {escape(r.path.name)}: {escape(warning)}", highlight=False)
     new = sum(r.new for r in reports)
     parsed = sum(r.messages + r.documents for r in reports)
-    if parsed and not new:
+    if reports and not any(r.ok for r in reports):
+        console.print("nothing ingested: every input failed")
+    elif parsed and not new:
         console.print("nothing new: every record was already in the corpus")
     else:
         console.print(f"{new} new records stored")
