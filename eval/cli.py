@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -109,12 +110,28 @@ def _print_recall(result: dict) -> None:
         console.print("recall within a token budget: " + ", ".join(f"{b} tokens {v:.3f}" for b, v in result["budget"].items()))
 
 
+@contextmanager
+def answer_progress():
+    """(say, on_answer) for run_sections: messages above a progress bar of answered questions."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("answering", total=None, visible=False)
+
+        def on_answer(condition: str, done: int, total: int) -> None:
+            bar.update(task, description=f"answering: {condition}", completed=done, total=total, visible=True)
+
+        yield bar.console.print, on_answer
+
+
 @eval_app.command()
 @handle_errors
 def run(
     qa: Annotated[Path | None, typer.Option("--qa", help="own-format question set: recall + QA ablation")] = None,
     locomo: Annotated[Path | None, typer.Option("--locomo", help="LoCoMo JSON: recall with a store per conversation")] = None,
     sample: Annotated[list[str] | None, typer.Option("--sample", help="LoCoMo sample id (repeatable)")] = None,
+    locomo_qa: Annotated[int, typer.Option("--locomo-qa", min=0, help="also answer N LoCoMo questions per conversation (all categories) in the ablation")] = 0,
     dataset: Annotated[str | None, typer.Option("--dataset", help="dataset name under paths.datasets: style fidelity on its holdout")] = None,
     adapter: AdapterOption = None,
     no_adapter: NoAdapterOption = False,
@@ -136,8 +153,12 @@ def run(
         raise ConfigError("nothing to run: give --qa, --locomo and/or --dataset")
     cfg = get_config(config)
     choice = ModelChoice(adapter=adapter, no_adapter=no_adapter, url=url, model=model, base_model=base_model, api_key=api_key)
-    report = run_sections(cfg, qa_file=qa, locomo_file=locomo, locomo_samples=sample or None, dataset=dataset,
-                          choice=choice, judge=judge, ablation=not no_ablation, say=console.print)
+    if locomo_qa and locomo is None:
+        raise ConfigError("--locomo-qa needs --locomo FILE")
+    with answer_progress() as (say, on_answer):
+        report = run_sections(cfg, qa_file=qa, locomo_file=locomo, locomo_samples=sample or None, locomo_qa=locomo_qa,
+                              dataset=dataset, choice=choice, judge=judge, ablation=not no_ablation, say=say,
+                              on_answer=on_answer)
     folder = write_report(report, cfg.path("reports"), name or new_run_name())
     console.print(f"report: {folder}")
     if as_json:

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from core.config import TwinConfig
+from core.config import PersonaConfig, TwinConfig
 from core.prompt import build_chat_messages
 from core.records import MemoryHit
 from eval.chat import ChatModel
@@ -24,6 +24,7 @@ from eval.questions import Question
 from eval.scoring import score_answer
 
 Retrieve = Callable[[Question], Sequence[MemoryHit]]
+Persona = Callable[[Question], PersonaConfig]  # who answers a question (LoCoMo: its conversation's first speaker)
 
 
 @dataclass
@@ -48,6 +49,7 @@ def run_qa(
     judge: AnswerJudge | None = None,
     options: QAOptions | None = None,
     progress: Callable[[int, int], None] | None = None,
+    persona: Persona | None = None,
 ) -> dict:
     options = options or QAOptions.from_config(cfg)
     answers = []
@@ -58,7 +60,7 @@ def run_qa(
             messages, used = history, []
         else:
             prompt = build_chat_messages(
-                cfg.persona, hits, history, context_tokens=options.context_tokens,
+                persona(q) if persona else cfg.persona, hits, history, context_tokens=options.context_tokens,
                 reply_tokens=options.max_tokens, memory_tokens=options.memory_tokens,
             )
             messages, used = prompt.messages, prompt.memories
@@ -118,15 +120,22 @@ def run_ablation(
     judge: AnswerJudge | None = None,
     options: QAOptions | None = None,
     progress: Callable[[str], None] | None = None,
+    persona: Persona | None = None,
+    on_answer: Callable[[str, int, int], None] | None = None,
 ) -> dict:
-    """{no memory, memory} x models (e.g. base, adapter) on the same questions: one table."""
+    """{no memory, memory} x models (e.g. base, adapter) on the same questions: one table.
+
+    `progress(condition)` is called as each condition starts, `on_answer(condition, done, total)`
+    after every answer."""
     conditions, table = {}, []
     for label, model in models.items():
         for with_memory in (False, True):
             name = f"{'memory' if with_memory else 'no memory'} / {label}"
             if progress:
                 progress(name)
-            result = run_qa(questions, model, cfg, retrieve=retrieve if with_memory else None, judge=judge, options=options)
+            step = (lambda done, total, name=name: on_answer(name, done, total)) if on_answer else None
+            result = run_qa(questions, model, cfg, retrieve=retrieve if with_memory else None, judge=judge,
+                            options=options, persona=persona, progress=step)
             conditions[name] = result
             table.append({
                 "condition": name, "memory": with_memory, "model": label, "model_id": model.id,

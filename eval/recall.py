@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,6 +116,24 @@ def cached_embedder(name: str):
     return _EMBEDDERS[name]
 
 
+@contextmanager
+def conversation_searcher(conv, cfg: MemoryConfig, embedder, lexical):
+    """One LoCoMo conversation indexed into a temporary edge store with `cfg`'s memory settings.
+
+    Yields (searcher, memories, now): the hybrid searcher over it, the memories it holds and the
+    time of the last memory, used as "now" for relative time phrases in questions."""
+    from retrieval.chunking import chat_memories
+    from retrieval.edge_store import EdgeStore
+    from retrieval.memory import build_store, fusion_params, store_meta
+    from retrieval.search import HybridSearcher
+
+    memories = list(chat_memories(conv.messages, cfg.chunk_turns, cfg.chunk_overlap, cfg.session_gap_minutes))
+    with tempfile.TemporaryDirectory(prefix="locomo-") as folder:
+        with EdgeStore(Path(folder), store_meta(embedder, lexical), create=True) as store:
+            build_store(store, embedder, lexical, memories)
+            yield HybridSearcher(store, embedder, lexical, fusion_params(cfg)), memories, max(m.end for m in memories)
+
+
 def locomo_recall(path: Path | str, ks: Sequence[int] = DEFAULT_KS, config: TwinConfig | MemoryConfig | None = None,
                   *, samples: Sequence[str] | None = None, progress: bool = False,
                   budgets: Sequence[int] = BUDGETS) -> dict:
@@ -126,38 +145,29 @@ def locomo_recall(path: Path | str, ks: Sequence[int] = DEFAULT_KS, config: Twin
      "messages_per_memory": x, "tokens_per_memory": y, "budget": {"1000": r, "2000": r}, ...}.
     """
     from core.locomo import load_locomo
-    from retrieval.chunking import chat_memories, estimate_tokens
-    from retrieval.edge_store import EdgeStore
+    from retrieval.chunking import estimate_tokens
     from retrieval.lexical import LexicalEncoder
-    from retrieval.memory import build_store, fusion_params, store_meta
-    from retrieval.search import HybridSearcher
 
     cfg = _memory_config(config)
     conversations = load_locomo(path, list(samples) if samples is not None else None)
     embedder = cached_embedder(cfg.embedder)
     lexical = LexicalEncoder(cfg.lexical)
-    params = fusion_params(cfg)
     depth = max(max(ks), 60)  # enough memories to fill the largest budget
     results: list[QuestionResult] = []
     messages = tokens = memories_total = 0
     started = time.perf_counter()
     for conv in conversations:
-        memories = list(chat_memories(conv.messages, cfg.chunk_turns, cfg.chunk_overlap, cfg.session_gap_minutes))
-        by_id = {m.id: Retrieved(m.source_ids, estimate_tokens(m.text)) for m in memories}
-        memories_total += len(by_id)
-        messages += sum(len(r.source_ids) for r in by_id.values())
-        tokens += sum(r.tokens for r in by_id.values())
         asked = [q for q in conv.questions if q.evidence]
         query_vectors = embedder.embed_batch([embedder.query_prefix + q.question for q in asked]) if asked else []
-        with tempfile.TemporaryDirectory(prefix="locomo-") as folder:
-            with EdgeStore(Path(folder), store_meta(embedder, lexical), create=True) as store:
-                build_store(store, embedder, lexical, memories)
-                searcher = HybridSearcher(store, embedder, lexical, params)
-                last = max(m.end for m in memories)  # "now" for relative phrases: the end of the chat
-                for q, vector in zip(asked, query_vectors, strict=True):
-                    ranked = searcher.ranked_ids(q.question, depth, now=last, query_vector=vector)[:depth]
-                    results.append(QuestionResult(str(q.category), frozenset(q.evidence),
-                                                  tuple(by_id[pid] for pid, _ in ranked)))
+        with conversation_searcher(conv, cfg, embedder, lexical) as (searcher, memories, now):
+            by_id = {m.id: Retrieved(m.source_ids, estimate_tokens(m.text)) for m in memories}
+            memories_total += len(by_id)
+            messages += sum(len(r.source_ids) for r in by_id.values())
+            tokens += sum(r.tokens for r in by_id.values())
+            for q, vector in zip(asked, query_vectors, strict=True):
+                ranked = searcher.ranked_ids(q.question, depth, now=now, query_vector=vector)[:depth]
+                results.append(QuestionResult(str(q.category), frozenset(q.evidence),
+                                              tuple(by_id[pid] for pid, _ in ranked)))
         if progress:
             print(f"{conv.sample_id}: {len(by_id)} memories, {len(asked)} questions "
                   f"({time.perf_counter() - started:.0f}s)", file=sys.stderr, flush=True)

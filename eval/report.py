@@ -80,6 +80,10 @@ def category_label(category: str) -> str:
     return f"{category} ({kind})" if kind and kind != category else category
 
 
+# report key -> section title: the own question set's ablation and LoCoMo's
+ABLATIONS = {"ablation": "Ablation", "locomo_ablation": "LoCoMo ablation"}
+
+
 def render_markdown(report: dict) -> str:
     lines = [f"# Twin eval report `{report['run']}`", "", f"Created {report.get('created', '')}."]
     prov = report.get("provenance") or {}
@@ -94,8 +98,9 @@ def render_markdown(report: dict) -> str:
         lines += _recall_markdown(name, result)
     if report.get("qa"):
         lines += _qa_markdown(report["qa"])
-    if report.get("ablation"):
-        lines += _ablation_markdown(report["ablation"])
+    for key, title in ABLATIONS.items():
+        if report.get(key):
+            lines += _ablation_markdown(report[key], title)
     if report.get("style"):
         lines += _style_markdown(report["style"])
     if report.get("plots"):
@@ -131,8 +136,11 @@ def _qa_markdown(qa: dict) -> list[str]:
     return lines
 
 
-def _ablation_markdown(ablation: dict) -> list[str]:
-    lines = ["", f"## Ablation (judge {ablation.get('judge') or 'none'})", "",
+def _ablation_markdown(ablation: dict, title: str = "Ablation") -> list[str]:
+    scope = ""
+    if ablation.get("samples"):
+        scope = f", {ablation['questions_per_conversation']} questions from each of {', '.join(ablation['samples'])}"
+    lines = ["", f"## {title} (judge {ablation.get('judge') or 'none'}{scope})", "",
              "| condition | model | n | token F1 | F1 without adversarial | judge accuracy |", "|---|---|---|---|---|---|"]
     for row in ablation["table"]:
         lines.append(f"| {row['condition']} | {row['model_id']} | {row['n']} | {_fmt(row['f1'])} | "
@@ -181,17 +189,19 @@ def draw_plots(report: dict, folder: Path) -> list[str]:
         ax.set_xticks(ks, [str(k) for k in ks])
         ax.legend(fontsize=8)
         written.append(_save(fig, folder, f"recall_{name}.png"))
-    if report.get("ablation"):
-        table = report["ablation"]["table"]
+    for key, title in ABLATIONS.items():
+        if not report.get(key):
+            continue
+        table = report[key]["table"]
         fig, ax = plt.subplots(figsize=(7, 4))
         labels = [row["condition"] for row in table]
         ax.bar(labels, [row["f1"] for row in table], color=["#9ecae1" if not r["memory"] else "#3182bd" for r in table])
         if any(row.get("judge_accuracy") is not None for row in table):
             ax.plot(labels, [row.get("judge_accuracy") or math.nan for row in table], "D", color="darkred", label="judge accuracy")
             ax.legend()
-        ax.set(ylabel="token F1", ylim=(0, 1), title="Ablation: memory x adapter")
+        ax.set(ylabel="token F1", ylim=(0, 1), title=f"{title}: memory x adapter")
         ax.tick_params(axis="x", labelrotation=15)
-        written.append(_save(fig, folder, "ablation.png"))
+        written.append(_save(fig, folder, f"{key}.png"))
     features = (report.get("style") or {}).get("features")
     if features:
         fig, axes = plt.subplots(1, len(features), figsize=(4 * len(features), 3.5))

@@ -89,13 +89,17 @@ def run_sections(
     qa_file: Path | None = None,
     locomo_file: Path | None = None,
     locomo_samples: list[str] | None = None,
+    locomo_qa: int = 0,
     dataset: str | None = None,
     choice: ModelChoice | None = None,
     judge: bool = False,
     ablation: bool = True,
     say: Say = lambda _: None,
+    on_answer: Callable[[str, int, int], None] | None = None,
 ) -> dict:
-    """The full report: recall (own set and/or LoCoMo), QA ablation, style fidelity."""
+    """The full report: recall (own set and/or LoCoMo), QA ablation, style fidelity.
+
+    `locomo_qa` > 0 also answers that many LoCoMo questions per conversation (eval.locomo_qa)."""
     from eval.provenance import provenance
     from eval.questions import load_questions
 
@@ -109,8 +113,15 @@ def run_sections(
         report["recall"]["locomo"] = locomo_recall(locomo_file, ks, cfg, samples=locomo_samples)
     answer_judge, style_judge = load_judges(cfg, judge)
     models = None
-    if questions or dataset:
+    if questions or dataset or (locomo_file and locomo_qa > 0):
         models = load_models(cfg, choice or ModelChoice(), say)
+    if locomo_file and locomo_qa > 0:
+        from eval.locomo_qa import locomo_ablation
+
+        chat = models.chat if ablation or len(models.chat) == 1 else {"best": models.best()}
+        report["locomo_ablation"] = locomo_ablation(locomo_file, cfg, chat, per_conversation=locomo_qa,
+                                                    samples=locomo_samples, judge=answer_judge, say=say,
+                                                    on_answer=on_answer)
     if questions:
         from eval.qa import run_ablation, run_qa
         from eval.recall import index_recall
@@ -122,7 +133,7 @@ def run_sections(
             report["memory_stats"] = index.stats()
             if ablation and not (choice and choice.url and not choice.base_model):
                 report["ablation"] = run_ablation(questions, models.chat, cfg, retrieve, judge=answer_judge,
-                                                  progress=lambda name: say(f"QA: {name}"))
+                                                  progress=lambda name: say(f"QA: {name}"), on_answer=on_answer)
             else:
                 say("QA through the served twin")
                 report["qa"] = run_qa(questions, models.best(), cfg, served=True, judge=answer_judge)
