@@ -85,6 +85,10 @@ class MemoryIndex:
     def delete(self, memory_id: str) -> bool:
         return self.store.delete([memory_id]) > 0
 
+    def count(self) -> int:
+        """How many memories: one cheap call (stats() reads every payload)."""
+        return self.store.count()
+
     def stats(self) -> dict:
         return {**memory_stats(self.store), "embedder": self.embedder.id, "dim": self.embedder.dim,
                 "lexical": self.lexical.id, "backend": "edge" if self.store.backend == "edge" else "server"}

@@ -75,12 +75,16 @@ class MemoryGateway:
     def stats(self) -> dict:
         return self._call("stats")
 
+    def count(self) -> int:
+        return self._call("count")
+
     def ready(self) -> tuple[bool, str]:
+        """Reachable or not, by counting (polled by health checks: stats() would read every point)."""
         try:
-            self.stats()
+            memories = self.count()
         except UnavailableError as exc:
             return False, str(exc)
-        return True, "ok"
+        return True, f"ok, {memories} memories"
 
     def close(self) -> None:
         with self._lock:

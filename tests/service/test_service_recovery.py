@@ -44,7 +44,8 @@ def test_model_server_down_then_back(indexed_twin, tmp_path):
             streamed = "".join(c.choices[0].delta.content or "" for c in
                                client.chat.completions.create(model="twin", messages=QUESTION, stream=True) if c.choices)
             assert streamed.strip() == "the sunrise was worth it"
-            assert httpx.get(f"{url}/ready").status_code == 200
+            ready = httpx.get(f"{url}/ready")
+            assert ready.status_code == 200 and ready.json()["memory"]["detail"].endswith(" memories")
 
         with pytest.raises(openai.InternalServerError) as info:  # down again
             client.chat.completions.create(model="twin", messages=QUESTION)
