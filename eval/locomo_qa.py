@@ -23,14 +23,17 @@ from eval.questions import Question, load_locomo_questions
 
 
 def pick_questions(questions: Sequence[Question], per_conversation: int) -> list[Question]:
-    """Up to `per_conversation` questions of each conversation, taking the categories in turn
-    (first of each category, then second of each, ...) so a small run still covers them all."""
+    """Up to `per_conversation` questions of each conversation, taking its categories in turn
+    (first of each, then second of each, ...). Each conversation starts one category further
+    on, so even a run with fewer questions than categories covers all of them over the set."""
     by_conversation: dict[str | None, dict[str | None, list[Question]]] = defaultdict(lambda: defaultdict(list))
     for q in questions:
         by_conversation[q.conversation][q.category].append(q)
     picked: list[Question] = []
-    for groups in by_conversation.values():
+    for offset, groups in enumerate(by_conversation.values()):
         queues = [list(qs) for _, qs in sorted(groups.items(), key=lambda item: str(item[0]))]
+        start = offset % len(queues)
+        queues = queues[start:] + queues[:start]
         taken: list[Question] = []
         while len(taken) < per_conversation and any(queues):
             for queue in queues:

@@ -28,6 +28,15 @@ def test_pick_questions_takes_categories_in_turn_per_conversation():
     assert [q.id for q in picked if q.conversation == "c2"] == ["c2:q0", "c2:q1", "c2:q2", "c2:q3"]
 
 
+def test_pick_questions_covers_every_category_when_asking_fewer():
+    questions = [_q(f"c{c}", i, cat) for c in range(5) for i, cat in enumerate("12345")]
+    picked = pick_questions(questions, 2)
+    assert len(picked) == 10
+    # each conversation starts one category further on: two per conversation still reach all five
+    assert sorted({q.category for q in picked}) == ["1", "2", "3", "4", "5"]
+    assert [q.category for q in picked if q.conversation == "c1"] == ["2", "3"]
+
+
 class RecordingEcho(ChatModel):
     """The echo model, keeping every prompt it was sent."""
 
