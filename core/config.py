@@ -46,6 +46,8 @@ class PiiConfig(Section):
 
 class IngestConfig(Section):
     source_tz: str = Field("UTC", description="timezone of exports that write local time without an offset")
+    date_order: Literal["auto", "dmy", "mdy"] = Field(
+        "auto", description="day/month order of WhatsApp text exports: auto (decided per file), dmy or mdy")
     pii: PiiConfig = Field(default_factory=PiiConfig)
 
     @field_validator("source_tz")

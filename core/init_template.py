@@ -20,6 +20,7 @@ disclose_ai = false       # true: the first reply says it is an AI twin
 
 [ingest]
 source_tz = {tz}     # zone of exports that write local time without an offset
+# date_order = "dmy"     # WhatsApp text exports: dmy or mdy when a file is ambiguous (default auto)
 
 [ingest.pii]
 # Scrubbed before anything is stored; replaced by <PHONE>, <EMAIL>, <ID_CARD>, <BANK_CARD>, <IP>.

@@ -28,6 +28,7 @@ class ParseContext:
     path: Path
     tz: ZoneInfo  # for exports that write local time without an offset
     owner: OwnerResolver
+    date_order: str = "auto"  # ingest.date_order: WhatsApp's d/m vs m/d when the user knows it
     skipped: Counter = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
 

@@ -98,7 +98,8 @@ def _ingest_one(path, parser: Parser, config, store, owner, report: FileReport, 
 
 def _row_batches(path: Path, parser: Parser, config, owner, parsed: _Parsed) -> Iterator[tuple[list, list]]:
     """Parse, scrub PII and turn records into store rows, a batch at a time."""
-    ctx = ParseContext(path=path, tz=config.ingest.tz, owner=owner, skipped=parsed.skipped, warnings=parsed.warnings)
+    ctx = ParseContext(path=path, tz=config.ingest.tz, owner=owner, date_order=config.ingest.date_order,
+                       skipped=parsed.skipped, warnings=parsed.warnings)
     scrub = Scrubber(config.ingest.pii, counts=parsed.pii)
     owners_seen = parsed.owners_seen
     messages: list[tuple] = []

@@ -7,7 +7,8 @@ Lines that do not open a message continue the previous one. There is no timezone
 `ingest.source_tz`) and no "me" (configured names). Day/month order is decided per file: a first
 number above 12 means day first, a second number above 12 means month first; when no number
 decides, the order with fewer backward jumps in time wins, and on a tie day-first is used unless
-the file writes a 12-hour clock (the US layout). An ambiguous file gets a warning. Two-digit years
+the file writes a 12-hour clock (the US layout). An ambiguous file gets a warning, unless
+`ingest.date_order` says which order to use (a file whose numbers decide is still read by them). Two-digit years
 are 20xx. Source ids are `whatsapp:<chat>:<n>`, n the message's position in the file.
 """
 
@@ -184,6 +185,8 @@ class WhatsAppTxt(Parser):
             return "dmy"
         if any(b > 12 for b in b_vals):
             return "mdy"
+        if ctx.date_order != "auto":
+            return ctx.date_order  # ambiguous, and the user said which (ingest.date_order)
         if all(a == b for a, b in zip(a_vals, b_vals)):
             return "dmy"  # every date reads the same either way
         backward = {}
@@ -197,7 +200,8 @@ class WhatsAppTxt(Parser):
         else:
             order = "mdy" if twelve_hour else "dmy"
             how = "12-hour clock: US month/day" if twelve_hour else "day/month, the layout of most locales"
-        ctx.warn(f"dates are ambiguous (no day above 12); read as {'day/month' if order == 'dmy' else 'month/day'} ({how})")
+        ctx.warn(f"dates are ambiguous (no day above 12); read as {'day/month' if order == 'dmy' else 'month/day'} "
+                 f"({how}); set ingest.date_order to 'dmy' or 'mdy' if that is wrong")
         return order
 
     @staticmethod

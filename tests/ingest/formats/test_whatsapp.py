@@ -26,7 +26,8 @@ CHAT_MINER = sorted(SAMPLES.glob("chat-miner__*.txt"))
 def test_android_us_layout():
     fmt, records, ctx = run_parser(ANDROID, names=["Lin"], tz="Asia/Shanghai")
     assert fmt == "whatsapp-txt" and len(records) == 8
-    assert ctx.warnings == ["dates are ambiguous (no day above 12); read as month/day (12-hour clock: US month/day)"]
+    assert ctx.warnings == ["dates are ambiguous (no day above 12); read as month/day (12-hour clock: US month/day); "
+                            "set ingest.date_order to 'dmy' or 'mdy' if that is wrong"]
     assert all(r.conversation_id == "whatsapp:Alice" and r.chat_kind is ChatKind.PRIVATE for r in records)
     assert [r.source_id for r in records] == [f"whatsapp:Alice:{n}" for n in range(1, 9)]
     notice, hi, reply, media, deleted, photo, place, edited = records
@@ -60,6 +61,16 @@ def test_ambiguous_dates_resolved_by_sequence():
     _, records, ctx = run_parser(FIXTURES / "Ana.txt")
     assert [r.timestamp.date().isoformat() for r in records] == ["2021-01-05", "2021-01-06", "2021-02-01"]
     assert "day/month" in ctx.warnings[0] and "in sequence" in ctx.warnings[0]
+
+
+def test_configured_date_order_settles_ambiguous_files_only():
+    # Ana.txt reads in sequence as day/month; the owner says month/day and is obeyed, silently
+    _, records, ctx = run_parser(FIXTURES / "Ana.txt", date_order="mdy")
+    assert [r.timestamp.date().isoformat() for r in records] == ["2021-05-01", "2021-06-01", "2021-01-02"]
+    assert not ctx.warnings
+    # a file whose numbers decide (31/12) keeps its own order whatever the setting
+    _, records, _ = run_parser(IOS, names=["Lin"], date_order="mdy")
+    assert records[1].timestamp.date().isoformat() == "2020-12-31"
 
 
 def test_impossible_date_names_line_and_field():
