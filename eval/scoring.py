@@ -18,7 +18,7 @@ import unicodedata
 from collections import Counter
 
 from eval.questions import category_kind
-from eval.stem import stem
+from core.stem import stem
 
 _CJK = (
     "\u3040-\u30ff"  # hiragana, katakana

@@ -5,8 +5,9 @@ the sparse vector's values; the IDF half is applied by Qdrant (`Modifier.Idf`) f
 collection, so adding memories keeps IDF right without re-encoding anything.
 
 Tokenisers, chosen by measurement (bench/memory_recall.py --lexical):
-  "cjk"   English words (lowercased, light plural folding, stopwords dropped) plus CJK
-          character unigrams and bigrams: Chinese has no spaces, bigrams approximate words.
+  "cjk"   English words (lowercased, stopwords dropped, Porter-stemmed: +1.8 points of LoCoMo
+          recall@10 over plural folding alone) plus CJK character unigrams and bigrams:
+          Chinese has no spaces, bigrams approximate words.
   "edge"  qdrant-edge's own BM25 with its Multilingual tokenizer (Rust, lazy import).
 """
 
@@ -16,6 +17,8 @@ import hashlib
 import re
 from collections import Counter
 from dataclasses import dataclass
+
+from core.stem import stem
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
 _PIECES = re.compile(rf"[{_CJK}]+|[^\W_{_CJK}]+", re.UNICODE)
@@ -38,15 +41,6 @@ CJK_STOPWORDS = frozenset(
 )
 
 
-def _fold(word: str) -> str:
-    # Light English folding: "photos"->"photo", "went" untouched; cheaper and safer than a stemmer.
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
-
-
 def cjk_tokens(text: str) -> list[str]:
     tokens: list[str] = []
     for piece in _PIECES.findall(text.lower()):
@@ -55,7 +49,7 @@ def cjk_tokens(text: str) -> list[str]:
             bigrams = (piece[i:i + 2] for i in range(len(piece) - 1))
             tokens.extend(b for b in bigrams if b not in CJK_STOPWORDS)
         elif piece not in STOPWORDS:
-            tokens.append(_fold(piece))
+            tokens.append(stem(piece))  # cached: chat vocabularies repeat
     return tokens
 
 
@@ -84,7 +78,9 @@ class LexicalEncoder:
 
     @property
     def id(self) -> str:
-        return f"{self.kind}-bm25:k1={self.k1}:b={self.b}:avg={self.avg_len}"
+        # "cjk2": English words are stemmed; stores built by the earlier "cjk" must be rebuilt
+        kind = "cjk2" if self.kind == "cjk" else self.kind
+        return f"{kind}-bm25:k1={self.k1}:b={self.b}:avg={self.avg_len}"
 
     def _edge_bm25(self):
         if self._edge is None:

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from eval.scoring import normalize, says_no_information, score_answer, token_f1, tokens
-from eval.stem import stem
+from core.stem import stem
 
 # Examples from Porter (1980), one or two per step of the algorithm.
 PORTER_CASES = {

@@ -51,6 +51,8 @@ def test_document_memories_keep_title_date_and_size():
 def test_cjk_tokens_and_sparse_vectors():
     tokens = cjk_tokens("谁去爬了香山？ The photos")
     assert "香山" in tokens and "香" in tokens and "photo" in tokens and "the" not in tokens and "谁" not in tokens
+    # English words are Porter-stemmed, so a question's "painting" finds a chat's "painted"
+    assert cjk_tokens("She painted lakes") == ["paint", "lake"] and cjk_tokens("painting") == ["paint"]
     encoder = LexicalEncoder("cjk")
     doc, query = encoder.document("香山 香山 hiking"), encoder.query("香山")
     assert set(query.indices) <= set(doc.indices) and query.values == [1.0] * len(query.indices)

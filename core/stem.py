@@ -1,8 +1,9 @@
 """A Porter stemmer (M. F. Porter, 1980), written out from the published algorithm.
 
-LoCoMo scores answers by token F1 over Porter-stemmed tokens; NLTK is not a dependency here, so
-this small version keeps "went to the meetings" and "meeting" comparable. Only lowercase ASCII
-words are stemmed; anything else (numbers, CJK) is returned unchanged.
+Used twice: LoCoMo scores answers by token F1 over Porter-stemmed tokens (eval.scoring), and the
+lexical memory search matches "painting" with "painted" (retrieval.lexical). NLTK is not a
+dependency here, so this small version keeps "went to the meetings" and "meeting" comparable.
+Only lowercase ASCII words are stemmed; anything else (numbers, CJK) is returned unchanged.
 """
 
 from __future__ import annotations
