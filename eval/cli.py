@@ -155,6 +155,11 @@ def run(
     choice = ModelChoice(adapter=adapter, no_adapter=no_adapter, url=url, model=model, base_model=base_model, api_key=api_key)
     if locomo_qa and locomo is None:
         raise ConfigError("--locomo-qa needs --locomo FILE")
+    if locomo_qa and url and not base_model:
+        # LoCoMo prompts carry their own persona and memories; a twin service would add the
+        # owner's on top. A plain model server (vLLM) with both arms named is what fits.
+        raise ConfigError("--locomo-qa with --url asks a plain model server (e.g. vLLM): name its base model "
+                          "with --base-model and the adapter with --model, not a twin service")
     with answer_progress() as (say, on_answer):
         report = run_sections(cfg, qa_file=qa, locomo_file=locomo, locomo_samples=sample or None, locomo_qa=locomo_qa,
                               dataset=dataset, choice=choice, judge=judge, ablation=not no_ablation, say=say,

@@ -6,6 +6,8 @@ speaker: the persona prompt of twin.toml with that speaker's name, the memories 
 that conversation only. Answering is slow with a real model, so a run takes a few questions per
 conversation, spread over the categories (`pick_questions`); LoCoMo's own gold answers are
 scored by eval.scoring (adversarial: right when the reply says it is not mentioned).
+Answers come from in-process models or a plain OpenAI-compatible model server (vLLM), never from
+a twin service: it would add its owner's persona and memories to LoCoMo's.
 """
 
 from __future__ import annotations

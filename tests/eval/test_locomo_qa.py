@@ -88,3 +88,9 @@ def test_eval_run_locomo_qa_with_in_process_models(tiny_twin):
 def test_locomo_qa_needs_locomo(tiny_twin):
     result = CliRunner().invoke(build_app(), ["eval", "run", "--dataset", "style", "--locomo-qa", "2"])
     assert result.exit_code != 0 and "--locomo-qa needs --locomo" in result.output
+
+
+def test_locomo_qa_through_a_url_needs_both_model_names(tiny_twin):
+    result = CliRunner().invoke(build_app(), ["eval", "run", "--locomo", str(LOCOMO), "--locomo-qa", "2",
+                                              "--url", "http://127.0.0.1:9/v1"])
+    assert result.exit_code != 0 and "--base-model" in result.output
