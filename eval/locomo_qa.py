@@ -29,6 +29,7 @@ def pick_questions(questions: Sequence[Question], per_conversation: int) -> list
     (first of each, then second of each, ...). Each conversation starts one category further
     on, so even a run with fewer questions than categories covers all of them over the set."""
     by_conversation: dict[str | None, dict[str | None, list[Question]]] = defaultdict(lambda: defaultdict(list))
+    position = {q.id: i for i, q in enumerate(questions)}
     for q in questions:
         by_conversation[q.conversation][q.category].append(q)
     picked: list[Question] = []
@@ -41,7 +42,7 @@ def pick_questions(questions: Sequence[Question], per_conversation: int) -> list
             for queue in queues:
                 if queue and len(taken) < per_conversation:
                     taken.append(queue.pop(0))
-        picked.extend(sorted(taken, key=lambda q: int(q.id.rsplit(":q", 1)[1])))
+        picked.extend(sorted(taken, key=lambda q: position[q.id]))  # back in the set's order
     return picked
 
 
