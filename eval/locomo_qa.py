@@ -1,6 +1,6 @@
 """Answer quality on LoCoMo: the same {no memory, memory} x models ablation as an own question set.
 
-Each conversation is indexed into its own temporary store (eval.recall.conversation_searcher,
+Each conversation is indexed into its own temporary store (eval.recall.chat_searcher,
 the code recall uses) and its questions are answered by the twin of the conversation's first
 speaker: the persona prompt of twin.toml with that speaker's name, the memories retrieved from
 that conversation only. Answering is slow with a real model, so a run takes a few questions per
@@ -59,7 +59,7 @@ def locomo_ablation(
 ) -> dict:
     """{no memory, memory} x `models` on LoCoMo questions, each retrieved from its own conversation."""
     from core.locomo import load_locomo
-    from eval.recall import cached_embedder, conversation_searcher
+    from eval.recall import cached_embedder, chat_searcher
     from retrieval.lexical import LexicalEncoder
 
     conversations = {c.sample_id: c for c in load_locomo(path, list(samples) if samples else None)}
@@ -70,7 +70,7 @@ def locomo_ablation(
     with ExitStack() as stack:
         for sample_id, conv in conversations.items():
             say(f"LoCoMo {sample_id}: indexing {len(conv.messages)} turns")
-            searchers[sample_id] = stack.enter_context(conversation_searcher(conv, cfg.memory, embedder, lexical))
+            searchers[sample_id] = stack.enter_context(chat_searcher(conv.messages, cfg.memory, embedder, lexical))
             personas[sample_id] = cfg.persona.model_copy(update={"name": conv.speakers[0], "description": ""})
 
         def retrieve(q: Question):

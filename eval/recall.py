@@ -117,8 +117,9 @@ def cached_embedder(name: str):
 
 
 @contextmanager
-def conversation_searcher(conv, cfg: MemoryConfig, embedder, lexical):
-    """One LoCoMo conversation indexed into a temporary edge store with `cfg`'s memory settings.
+def chat_searcher(messages, cfg: MemoryConfig, embedder, lexical):
+    """Chat messages (one LoCoMo conversation, a fixture) indexed into a temporary edge store
+    with `cfg`'s memory settings.
 
     Yields (searcher, memories, now): the hybrid searcher over it, the memories it holds and the
     time of the last memory, used as "now" for relative time phrases in questions."""
@@ -127,8 +128,8 @@ def conversation_searcher(conv, cfg: MemoryConfig, embedder, lexical):
     from retrieval.memory import build_store, fusion_params, store_meta
     from retrieval.search import HybridSearcher
 
-    memories = list(chat_memories(conv.messages, cfg.chunk_turns, cfg.chunk_overlap, cfg.session_gap_minutes))
-    with tempfile.TemporaryDirectory(prefix="locomo-") as folder:
+    memories = list(chat_memories(messages, cfg.chunk_turns, cfg.chunk_overlap, cfg.session_gap_minutes))
+    with tempfile.TemporaryDirectory(prefix="twin-eval-") as folder:
         with EdgeStore(Path(folder), store_meta(embedder, lexical), create=True) as store:
             build_store(store, embedder, lexical, memories)
             yield HybridSearcher(store, embedder, lexical, fusion_params(cfg)), memories, max(m.end for m in memories)
@@ -159,7 +160,7 @@ def locomo_recall(path: Path | str, ks: Sequence[int] = DEFAULT_KS, config: Twin
     for conv in conversations:
         asked = [q for q in conv.questions if q.evidence]
         query_vectors = embedder.embed_batch([embedder.query_prefix + q.question for q in asked]) if asked else []
-        with conversation_searcher(conv, cfg, embedder, lexical) as (searcher, memories, now):
+        with chat_searcher(conv.messages, cfg, embedder, lexical) as (searcher, memories, now):
             by_id = {m.id: Retrieved(m.source_ids, estimate_tokens(m.text)) for m in memories}
             memories_total += len(by_id)
             messages += sum(len(r.source_ids) for r in by_id.values())
@@ -240,27 +241,19 @@ def load_chat_fixture(path: Path | str):
 def fixture_recall(path: Path | str, ks: Sequence[int] = (1, 3, 5), config: TwinConfig | MemoryConfig | None = None,
                    now=None) -> dict:
     """Recall on a chat fixture, indexed into one temporary edge store with `config`'s settings."""
-    from retrieval.chunking import chat_memories, estimate_tokens
-    from retrieval.edge_store import EdgeStore
+    from retrieval.chunking import estimate_tokens
     from retrieval.lexical import LexicalEncoder
-    from retrieval.memory import build_store, fusion_params, store_meta
-    from retrieval.search import HybridSearcher
 
     cfg = _memory_config(config)
     messages, questions = load_chat_fixture(path)
     embedder = cached_embedder(cfg.embedder)
     lexical = LexicalEncoder(cfg.lexical)
-    memories = list(chat_memories(messages, cfg.chunk_turns, cfg.chunk_overlap, cfg.session_gap_minutes))
-    by_id = {m.id: Retrieved(m.source_ids, estimate_tokens(m.text)) for m in memories}
     results = []
-    with tempfile.TemporaryDirectory(prefix="fixture-") as folder:
-        with EdgeStore(Path(folder), store_meta(embedder, lexical), create=True) as store:
-            build_store(store, embedder, lexical, memories)
-            searcher = HybridSearcher(store, embedder, lexical, fusion_params(cfg))
-            last = now or max(m.end for m in memories)
-            for q in questions:
-                ranked = searcher.ranked_ids(q.question, max(ks), now=last)[:max(max(ks), 60)]
-                results.append(QuestionResult(str(q.category), frozenset(q.evidence), tuple(by_id[p] for p, _ in ranked)))
+    with chat_searcher(messages, cfg, embedder, lexical) as (searcher, memories, last):
+        by_id = {m.id: Retrieved(m.source_ids, estimate_tokens(m.text)) for m in memories}
+        for q in questions:
+            ranked = searcher.ranked_ids(q.question, max(ks), now=now or last)[:max(max(ks), 60)]
+            results.append(QuestionResult(str(q.category), frozenset(q.evidence), tuple(by_id[p] for p, _ in ranked)))
     report = score(results, ks, budgets=(500, 1000))
     report.update({"memories": len(memories), "messages_per_memory": round(sum(len(m.source_ids) for m in memories) / len(memories), 3),
                    "tokens_per_memory": round(sum(r.tokens for r in by_id.values()) / len(by_id), 1),
