@@ -21,7 +21,7 @@ from core.config import TwinConfig
 from eval.chat import ChatModel
 from eval.judge import AnswerJudge
 from eval.qa import run_ablation
-from eval.questions import Question, load_locomo_questions
+from eval.questions import Question, locomo_questions
 
 
 def pick_questions(questions: Sequence[Question], per_conversation: int) -> list[Question]:
@@ -63,7 +63,7 @@ def locomo_ablation(
     from retrieval.lexical import LexicalEncoder
 
     conversations = {c.sample_id: c for c in load_locomo(path, list(samples) if samples else None)}
-    questions = pick_questions(load_locomo_questions(path, list(conversations)), per_conversation)
+    questions = pick_questions(locomo_questions(conversations.values()), per_conversation)
     embedder = cached_embedder(cfg.memory.embedder)
     lexical = LexicalEncoder(cfg.memory.lexical)
     searchers, personas = {}, {}

@@ -120,14 +120,19 @@ def write_questions(path: Path, questions: Iterable[Question | dict]) -> int:
 
 
 def load_locomo_questions(path: Path, samples: list[str] | None = None) -> list[Question]:
-    """LoCoMo questions through core.locomo; evidence ids are the loader's `locomo:<sample>:<dia>`.
+    """LoCoMo questions through core.locomo; evidence ids are the loader's `locomo:<sample>:<dia>`."""
+    from core.locomo import load_locomo
+
+    return locomo_questions(load_locomo(Path(path), samples))
+
+
+def locomo_questions(conversations: Iterable) -> list[Question]:
+    """The questions of already loaded LoCoMo conversations (core.locomo.LocomoConversation).
 
     Adversarial questions (category 5) have no answer in the conversation, so their gold answer
     is "not mentioned"; LoCoMo's misleading `adversarial_answer` is kept in `extra`."""
-    from core.locomo import load_locomo
-
     questions: list[Question] = []
-    for conv in load_locomo(Path(path), samples):
+    for conv in conversations:
         for qa in conv.questions:
             adversarial = category_kind(qa.category) == "adversarial"
             questions.append(Question(
