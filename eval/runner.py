@@ -113,9 +113,10 @@ def run_sections(
         report["recall"]["locomo"] = locomo_recall(locomo_file, ks, cfg, samples=locomo_samples)
     answer_judge, style_judge = load_judges(cfg, judge)
     models = None
-    if questions or dataset or (locomo_file and locomo_qa > 0):
+    locomo_answers = locomo_file is not None and locomo_qa > 0
+    if questions or dataset or locomo_answers:
         models = load_models(cfg, choice or ModelChoice(), say)
-    if locomo_file and locomo_qa > 0:
+    if locomo_answers:
         from eval.locomo_qa import locomo_ablation
 
         chat = models.chat if ablation or len(models.chat) == 1 else {"best": models.best()}
