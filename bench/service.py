@@ -14,23 +14,18 @@ import argparse
 import asyncio
 import random
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-# Run as a script, this folder would come first on sys.path and this file would shadow the
-# `service` package: put the project root there instead.
-sys.path[0] = str(Path(__file__).resolve().parents[1])
-
 import httpx
 from rich.console import Console
 from rich.table import Table
 
-from core.config import TwinConfig
-from core.records import Memory
+from twin.config import TwinConfig
+from twin.records import Memory
 
 PEOPLE = ["Mei", "Jun", "Alex", "Sara", "Wei", "Tom", "Li Na", "Omar"]
 PLACES = ["Yellow Mountain", "West Lake", "the Bund", "Nanjing Road", "the library", "Lao Wang's bakery", "the gym"]
@@ -55,9 +50,9 @@ def synthetic_memories(n: int, seed: int = 0) -> list[Memory]:
 
 
 def build_twin(folder: Path, n: int, embedder_name: str, console: Console) -> TwinConfig:
-    from retrieval.embedders import load_embedder
-    from retrieval.lexical import LexicalEncoder
-    from retrieval.memory import build_store, open_store, store_meta
+    from twin.retrieval.embedders import load_embedder
+    from twin.retrieval.lexical import LexicalEncoder
+    from twin.retrieval.memory import build_store, open_store, store_meta
 
     config = TwinConfig(root=folder)
     config.service.backend = "echo"
@@ -121,7 +116,7 @@ async def load(url: str, clients: int, total: int, seed: int) -> dict:
 
 def query_embedding_ms(name: str) -> float:
     """What one query embedding costs on this machine now: the floor under retrieval time."""
-    from retrieval.embedders import load_embedder
+    from twin.retrieval.embedders import load_embedder
 
     embedder = load_embedder(name)
     rng = random.Random(1)
@@ -148,7 +143,7 @@ def main() -> None:
 
     import uvicorn
 
-    from service.app import create_app
+    from twin.service.app import create_app
 
     with tempfile.TemporaryDirectory() as tmp:
         config = build_twin(Path(tmp), args.memories, args.embedder, console)

@@ -9,12 +9,12 @@ from typing import Annotated
 
 import typer
 
-from core.clikit import console, handle_errors
-from core.config import CONFIG_FILE, load_config
-from core.errors import ConfigError
-from core.init_template import render
+from twin.clikit import console, handle_errors
+from twin.config import CONFIG_FILE, load_config
+from twin.errors import ConfigError
+from twin.init_template import render
 
-STAGE_CLIS = ("ingest.cli", "finetune.cli", "retrieval.cli", "service.cli", "eval.cli")
+STAGE_CLIS = ("twin.ingest.cli", "twin.finetune.cli", "twin.retrieval.cli", "twin.service.cli", "twin.eval.cli")
 
 app = typer.Typer(
     name="twin",

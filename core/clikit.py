@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from core.config import TwinConfig, load_config
-from core.errors import TwinError
+from twin.config import TwinConfig, load_config
+from twin.errors import TwinError
 
 console = Console(stderr=True)  # progress and tables go to stderr; --json output alone on stdout
 

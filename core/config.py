@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from core.errors import ConfigError
+from twin.errors import ConfigError
 
 CONFIG_FILE = "twin.toml"
 ENV_PREFIX = "TWIN_"
@@ -88,8 +88,13 @@ class PersonaConfig(Section):
     disclosure: str = Field("(This is {name}'s AI twin, not {name} in person.)", description="the disclosure line")
 
 
+class SessionsConfig(Section):
+    """The one session cut (core/sessions.py), shared by style samples and chat memories."""
+
+    gap_minutes: float = Field(60, gt=0, description="a silence longer than this starts a new session")
+
+
 class DatasetConfig(Section):
-    session_gap_minutes: float = Field(60, gt=0, description="a silence longer than this starts a new session")
     joiner: str = Field("\n", description="joins consecutive messages of one sender into one turn")
     max_tokens: int = Field(2048, gt=0, description="token budget of one sample (windowed above it)")
     window_overlap_turns: int = Field(2, ge=0, description="turns a window repeats from the previous one")
@@ -141,7 +146,6 @@ class MemoryConfig(Section):
     lexical: Literal["cjk", "edge"] = Field("cjk", description="lexical tokenizer: CJK unigram+bigram with stemmed English 'cjk', or qdrant-edge BM25 Multilingual 'edge'")
     chunk_turns: int = Field(4, gt=0, description="turns per chat memory")
     chunk_overlap: int = Field(1, ge=0, description="turns shared by neighbouring chat memories")
-    session_gap_minutes: float = Field(60, gt=0, description="silence that starts a new chat episode")
     doc_chunk_chars: int = Field(800, gt=0, description="target size of a document memory (paragraphs are kept whole)")
     qdrant_url: str | None = Field(None, description="use a Qdrant server instead of the embedded engine")
     qdrant_api_key: str | None = Field(None, description="API key of that Qdrant server")
@@ -227,6 +231,7 @@ class TwinConfig(Section):
     owner: OwnerConfig = Field(default_factory=OwnerConfig)
     persona: PersonaConfig = Field(default_factory=PersonaConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    sessions: SessionsConfig = Field(default_factory=SessionsConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig)
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -299,11 +304,17 @@ def _apply_env(data: dict[str, Any], env: dict[str, str]) -> None:
         node[parts[-1]] = value
 
 
+# Keys that moved, so an old twin.toml gets a pointer instead of a bare "unknown key".
+MOVED = {"dataset.session_gap_minutes": "sessions.gap_minutes", "memory.session_gap_minutes": "sessions.gap_minutes"}
+
+
 def _describe(exc: ValidationError, file: Path | None) -> str:
     where = str(file) if file else "config"
     lines = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"])
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        if key in MOVED:
+            msg = f"moved to {MOVED[key]}"
         lines.append(f"{where}: {key}: {msg}")
     return "\n".join(lines)

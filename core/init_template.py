@@ -39,8 +39,10 @@ adapters = ".twin/adapters"
 memory = ".twin/memory"
 reports = "reports"
 
+[sessions]
+gap_minutes = 60          # a silence longer than this starts a new session (style samples and memories)
+
 [dataset]
-session_gap_minutes = 60  # a silence longer than this starts a new session
 max_tokens = 2048         # longer sessions are windowed
 
 [train]

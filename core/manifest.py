@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from core.errors import StoreError
+from twin.errors import StoreError
 
 MANIFEST = "manifest.json"
 

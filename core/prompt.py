@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from core.config import PersonaConfig
-from core.errors import TwinError
-from core.records import Memory, MemoryHit
+from twin.config import PersonaConfig
+from twin.errors import TwinError
+from twin.records import Memory, MemoryHit
 
 
 def system_prompt(persona: PersonaConfig) -> str:

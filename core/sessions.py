@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
 
-from core.records import Message
+from twin.records import Message
 
 
 def split_sessions(messages: Iterable[Message], gap: timedelta) -> Iterator[list[Message]]:

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
-from core.errors import ModelError, UnavailableError
+from twin.errors import ModelError, UnavailableError
 
 Messages = list[dict[str, str]]
 
@@ -91,7 +91,7 @@ def render_chat(tokenizer: Any, messages: Messages, *, add_generation_prompt: bo
 
 def load_transformers_chat(ref: Any, adapter: Any = None) -> TransformersChatModel:
     """A base model (a core.models.BaseModelRef) with an optional adapter folder, via core.models."""
-    from core.models import load_model_and_tokenizer
+    from twin.models import load_model_and_tokenizer
 
     model, tokenizer = load_model_and_tokenizer(ref, adapter=adapter)
     label = ref.spec + (f" + adapter {Path(adapter).name}" if adapter is not None else "")

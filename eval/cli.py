@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from core.clikit import ConfigOption, console, get_config, handle_errors, print_json
-from core.errors import ConfigError, InputError
+from twin.clikit import ConfigOption, console, get_config, handle_errors, print_json
+from twin.errors import ConfigError, InputError
 
 eval_app = typer.Typer(help="Measure the twin: memory recall, answer quality, style fidelity; write reports.",
                        no_args_is_help=True)
@@ -51,8 +51,8 @@ def recall(
     config: ConfigOption = None,
 ) -> None:
     """Evidence recall@k per category and overall (all evidence ids in the top k; also 'any')."""
-    from eval.report import write_report
-    from core.config import load_config
+    from twin.eval.report import write_report
+    from twin.config import load_config
 
     if (qa is None) == (locomo is None):
         raise ConfigError("give exactly one of --qa FILE or --locomo FILE")
@@ -60,23 +60,23 @@ def recall(
     cfg = load_config(config, required=qa is not None)
     ks = parse_ks(k, cfg.eval.k)
     if locomo is not None:
-        from eval.recall import locomo_recall
+        from twin.eval.recall import locomo_recall
 
         if not locomo.is_file():
             raise InputError(locomo, "no such LoCoMo file")
         result = locomo_recall(locomo, ks, cfg, samples=sample or None, progress=not as_json)
         section = "locomo"
     else:
-        from eval.questions import load_questions
-        from eval.recall import index_recall
-        from retrieval.memory import MemoryIndex
+        from twin.eval.questions import load_questions
+        from twin.eval.recall import index_recall
+        from twin.retrieval.memory import MemoryIndex
 
         questions = load_questions(qa)
         with MemoryIndex.open(cfg) as index:
             result = index_recall(index, questions, ks)
         section = "qa"
     if name:
-        from eval.provenance import provenance
+        from twin.eval.provenance import provenance
 
         folder = write_report({"recall": {section: result}, "provenance": provenance(cfg, None, result.get("embedder"))},
                               cfg.path("reports"), name)
@@ -90,7 +90,7 @@ def recall(
 def _print_recall(result: dict) -> None:
     from rich.table import Table
 
-    from eval.report import category_label
+    from twin.eval.report import category_label
 
     ks = list(result["overall"])
     table = Table(title=f"evidence recall@k ({result['questions']} questions)")
@@ -146,8 +146,8 @@ def run(
     config: ConfigOption = None,
 ) -> None:
     """Full report: recall, {no memory, memory} x {base, adapter} QA, style fidelity."""
-    from eval.report import new_run_name, write_report
-    from eval.runner import ModelChoice, run_sections
+    from twin.eval.report import new_run_name, write_report
+    from twin.eval.runner import ModelChoice, run_sections
 
     if not (qa or locomo or dataset):
         raise ConfigError("nothing to run: give --qa, --locomo and/or --dataset")
@@ -187,11 +187,11 @@ def qa(
     config: ConfigOption = None,
 ) -> None:
     """Answer quality only: token F1 (and judge) of one model. --url asks a running twin service as is."""
-    from eval.qa import run_qa
-    from eval.questions import load_questions
-    from eval.report import new_run_name, write_report
-    from eval.runner import ModelChoice, load_judges, load_models, open_retriever
-    from eval.provenance import provenance
+    from twin.eval.qa import run_qa
+    from twin.eval.questions import load_questions
+    from twin.eval.report import new_run_name, write_report
+    from twin.eval.runner import ModelChoice, load_judges, load_models, open_retriever
+    from twin.eval.provenance import provenance
 
     cfg = get_config(config)
     questions = load_questions(qa_file)
@@ -223,8 +223,8 @@ def make_questions(
     config: ConfigOption = None,
 ) -> None:
     """Write your own question set from your corpus, with evidence ids kept for recall."""
-    from eval.make_questions import interview, pick_messages, template_row
-    from eval.questions import load_questions, write_questions
+    from twin.eval.make_questions import interview, pick_messages, template_row
+    from twin.eval.questions import load_questions, write_questions
 
     cfg = get_config(config)
     existing: list = []
@@ -265,8 +265,8 @@ def compare(
     config: ConfigOption = None,
 ) -> None:
     """Difference between two eval runs, metric by metric (B - A)."""
-    from core.config import load_config
-    from eval.report import compare_reports, load_report
+    from twin.config import load_config
+    from twin.eval.report import compare_reports, load_report
 
     cfg = load_config(config, required=False)
 

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.errors import InputError, StoreError
-from eval.chat import ChatModel, Messages
-from eval.judge import StyleJudge
-from eval.style import compare_styles
+from twin.errors import InputError, StoreError
+from twin.eval.chat import ChatModel, Messages
+from twin.eval.judge import StyleJudge
+from twin.eval.style import compare_styles
 
 ROLES = {"system", "user", "assistant"}
 
@@ -72,7 +72,7 @@ def run_style(
     """`perplexity_models`: label -> (model, tokenizer), e.g. {"base": ..., "adapter": ...}."""
     result: dict[str, Any] = {"replies": len(pairs)}
     if perplexity_models:
-        from eval.perplexity import reply_perplexity
+        from twin.eval.perplexity import reply_perplexity
 
         result["perplexity"] = {}
         for label, (model, tokenizer) in perplexity_models.items():

@@ -12,7 +12,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from eval.chat import ChatModel
+from twin.eval.chat import ChatModel
 
 ANSWER_JUDGE_PROMPT = """You are grading a memory test. Someone was asked a question about past \
 conversations; compare their answer with the reference answer.

@@ -17,11 +17,11 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
-from core.config import TwinConfig
-from eval.chat import ChatModel
-from eval.judge import AnswerJudge
-from eval.qa import run_ablation
-from eval.questions import Question, locomo_questions
+from twin.config import TwinConfig
+from twin.eval.chat import ChatModel
+from twin.eval.judge import AnswerJudge
+from twin.eval.qa import run_ablation
+from twin.eval.questions import Question, locomo_questions
 
 
 def pick_questions(questions: Sequence[Question], per_conversation: int) -> list[Question]:
@@ -58,9 +58,9 @@ def locomo_ablation(
     on_answer: Callable[[str, int, int], None] | None = None,
 ) -> dict:
     """{no memory, memory} x `models` on LoCoMo questions, each retrieved from its own conversation."""
-    from core.locomo import load_locomo
-    from eval.recall import cached_embedder, chat_searcher
-    from retrieval.lexical import LexicalEncoder
+    from twin.eval.locomo import load_locomo
+    from twin.eval.recall import cached_embedder, chat_searcher
+    from twin.retrieval.lexical import LexicalEncoder
 
     conversations = {c.sample_id: c for c in load_locomo(path, list(samples) if samples else None)}
     questions = pick_questions(locomo_questions(conversations.values()), per_conversation)
@@ -70,7 +70,7 @@ def locomo_ablation(
     with ExitStack() as stack:
         for sample_id, conv in conversations.items():
             say(f"LoCoMo {sample_id}: indexing {len(conv.messages)} turns")
-            searchers[sample_id] = stack.enter_context(chat_searcher(conv.messages, cfg.memory, embedder, lexical))
+            searchers[sample_id] = stack.enter_context(chat_searcher(conv.messages, cfg.memory, embedder, lexical, cfg.sessions.gap_minutes))
             personas[sample_id] = cfg.persona.model_copy(update={"name": conv.speakers[0], "description": ""})
 
         def retrieve(q: Question):

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import StoreError
-from core.records import Message
-from eval.questions import CATEGORY_NAMES, category_kind
+from twin.errors import StoreError
+from twin.records import Message
+from twin.eval.questions import CATEGORY_NAMES, category_kind
 
 
 @dataclass
@@ -27,7 +27,7 @@ class Pick:
 def pick_messages(corpus_path: Path, *, count: int, search: str | None = None, seed: int = 0,
                   context: int = 3, exclude: set[str] | None = None) -> list[Pick]:
     """Seeded sample of `count` messages with `context` messages either side, same conversation."""
-    from ingest.store import CorpusStore
+    from twin.corpus import CorpusStore
 
     if not Path(corpus_path).is_file():
         raise StoreError(f"{corpus_path}: no corpus yet; run `twin ingest` first")

@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from eval.chat import Messages, render_chat
+from twin.eval.chat import Messages, render_chat
 
 
 def reply_perplexity(model: Any, tokenizer: Any, pairs: Sequence[tuple[Messages, str]], max_tokens: int = 1024) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.manifest import MANIFEST, file_sha256
+from twin.manifest import MANIFEST, file_sha256
 
 _INTERESTING = ("base_model", "dataset", "dataset_sha256", "embedder", "embedder_id", "dim", "dimension",
                 "collection", "memories", "points", "created", "lexical", "chunk_turns")

@@ -15,13 +15,13 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from core.config import PersonaConfig, TwinConfig
-from core.prompt import build_chat_messages
-from core.records import MemoryHit
-from eval.chat import ChatModel
-from eval.judge import AnswerJudge
-from eval.questions import Question
-from eval.scoring import score_answer
+from twin.config import PersonaConfig, TwinConfig
+from twin.prompt import build_chat_messages
+from twin.records import MemoryHit
+from twin.eval.chat import ChatModel
+from twin.eval.judge import AnswerJudge
+from twin.eval.questions import Question
+from twin.eval.scoring import score_answer
 
 Retrieve = Callable[[Question], Sequence[MemoryHit]]
 Persona = Callable[[Question], PersonaConfig]  # who answers a question (LoCoMo: its conversation's first speaker)
@@ -91,7 +91,7 @@ def summarise_answers(answers: Sequence[dict]) -> dict:
     groups: dict[str, list[dict]] = defaultdict(list)
     for row in answers:
         groups[str(row["category"]) if row["category"] is not None else "uncategorised"].append(row)
-    from eval.questions import category_kind
+    from twin.eval.questions import category_kind
 
     no_adv = [r for r in answers if category_kind(r["category"]) != "adversarial"]
     return {

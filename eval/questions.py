@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from core.errors import InputError
+from twin.errors import InputError
 
 # LoCoMo's own numbering (checked against the paper's counts; Mem0 relabels these, we do not).
 LOCOMO_CATEGORIES = {"1": "multi-hop", "2": "temporal", "3": "open-domain", "4": "single-hop", "5": "adversarial"}
@@ -121,7 +121,7 @@ def write_questions(path: Path, questions: Iterable[Question | dict]) -> int:
 
 def load_locomo_questions(path: Path, samples: list[str] | None = None) -> list[Question]:
     """LoCoMo questions through core.locomo; evidence ids are the loader's `locomo:<sample>:<dia>`."""
-    from core.locomo import load_locomo
+    from twin.eval.locomo import load_locomo
 
     return locomo_questions(load_locomo(Path(path), samples))
 

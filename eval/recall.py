@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.config import MemoryConfig, TwinConfig
+from twin.config import MemoryConfig, SessionsConfig, TwinConfig
 
 DEFAULT_KS = (5, 10, 25)
 BUDGETS = (1000, 2000)
@@ -109,7 +109,7 @@ _EMBEDDERS: dict = {}
 
 def cached_embedder(name: str):
     """One cached embedder per name per process: tuning grids embed each text once."""
-    from retrieval.embedders import CachedEmbedder, load_embedder
+    from twin.retrieval.embedders import CachedEmbedder, load_embedder
 
     if name not in _EMBEDDERS:
         _EMBEDDERS[name] = CachedEmbedder(load_embedder(name))
@@ -117,18 +117,18 @@ def cached_embedder(name: str):
 
 
 @contextmanager
-def chat_searcher(messages, cfg: MemoryConfig, embedder, lexical):
+def chat_searcher(messages, cfg: MemoryConfig, embedder, lexical, gap_minutes: float = SessionsConfig().gap_minutes):
     """Chat messages (one LoCoMo conversation, a fixture) indexed into a temporary edge store
     with `cfg`'s memory settings.
 
     Yields (searcher, memories, now): the hybrid searcher over it, the memories it holds and the
     time of the last memory, used as "now" for relative time phrases in questions."""
-    from retrieval.chunking import chat_memories
-    from retrieval.edge_store import EdgeStore
-    from retrieval.memory import build_store, fusion_params, store_meta
-    from retrieval.search import HybridSearcher
+    from twin.retrieval.chunking import chat_memories
+    from twin.retrieval.edge_store import EdgeStore
+    from twin.retrieval.memory import build_store, fusion_params, store_meta
+    from twin.retrieval.search import HybridSearcher
 
-    memories = list(chat_memories(messages, cfg.chunk_turns, cfg.chunk_overlap, cfg.session_gap_minutes))
+    memories = list(chat_memories(messages, cfg.chunk_turns, cfg.chunk_overlap, gap_minutes))
     with tempfile.TemporaryDirectory(prefix="twin-eval-") as folder:
         with EdgeStore(Path(folder), store_meta(embedder, lexical), create=True) as store:
             build_store(store, embedder, lexical, memories)
@@ -145,11 +145,12 @@ def locomo_recall(path: Path | str, ks: Sequence[int] = DEFAULT_KS, config: Twin
     {"overall": {"5": r, ...}, "by_category": {"1": {...}}, "questions": n,
      "messages_per_memory": x, "tokens_per_memory": y, "budget": {"1000": r, "2000": r}, ...}.
     """
-    from core.locomo import load_locomo
-    from retrieval.chunking import estimate_tokens
-    from retrieval.lexical import LexicalEncoder
+    from twin.eval.locomo import load_locomo
+    from twin.retrieval.chunking import estimate_tokens
+    from twin.retrieval.lexical import LexicalEncoder
 
     cfg = _memory_config(config)
+    gap = config.sessions.gap_minutes if isinstance(config, TwinConfig) else SessionsConfig().gap_minutes
     conversations = load_locomo(path, list(samples) if samples is not None else None)
     embedder = cached_embedder(cfg.embedder)
     lexical = LexicalEncoder(cfg.lexical)
@@ -160,7 +161,7 @@ def locomo_recall(path: Path | str, ks: Sequence[int] = DEFAULT_KS, config: Twin
     for conv in conversations:
         asked = [q for q in conv.questions if q.evidence]
         query_vectors = embedder.embed_batch([embedder.query_prefix + q.question for q in asked]) if asked else []
-        with chat_searcher(conv.messages, cfg, embedder, lexical) as (searcher, memories, now):
+        with chat_searcher(conv.messages, cfg, embedder, lexical, gap) as (searcher, memories, now):
             by_id = {m.id: Retrieved(m.source_ids, estimate_tokens(m.text)) for m in memories}
             memories_total += len(by_id)
             messages += sum(len(r.source_ids) for r in by_id.values())
@@ -179,8 +180,8 @@ def locomo_recall(path: Path | str, ks: Sequence[int] = DEFAULT_KS, config: Twin
         "tokens_per_memory": round(tokens / memories_total, 1) if memories_total else 0.0,
         "embedder": embedder.id, "lexical": lexical.id,
         "samples": [c.sample_id for c in conversations],
-        "settings": cfg.model_dump(include={"chunk_turns", "chunk_overlap", "session_gap_minutes", "dense_weight",
-                                            "sparse_weight", "rrf_k", "candidates", "time_mode", "time_weight"}),
+        "settings": {**cfg.model_dump(include={"chunk_turns", "chunk_overlap", "dense_weight", "sparse_weight", "rrf_k",
+                                               "candidates", "time_mode", "time_weight"}), "session_gap_minutes": gap},
     })
     return report
 
@@ -189,7 +190,7 @@ def index_recall(index, questions: Iterable, ks: Sequence[int] = DEFAULT_KS, bud
                  search: Callable | None = None) -> dict:
     """Recall of an open MemoryIndex (the owner's own store) on questions with `.question`,
     `.evidence` (source ids) and `.category`; used by `twin eval recall` on a question set."""
-    from retrieval.chunking import estimate_tokens
+    from twin.retrieval.chunking import estimate_tokens
 
     depth = max(max(ks), 60)
     results = []
@@ -212,8 +213,8 @@ def load_chat_fixture(path: Path | str):
     from datetime import datetime
     from types import SimpleNamespace
 
-    from core.errors import InputError
-    from core.records import ChatKind, Message, MessageKind
+    from twin.errors import InputError
+    from twin.records import ChatKind, Message, MessageKind
 
     path = Path(path)
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -236,26 +237,3 @@ def load_chat_fixture(path: Path | str):
     questions = [SimpleNamespace(question=q["question"], evidence=tuple(f"fixture:{e}" for e in q["evidence"]),
                                  category=q.get("category", "all")) for q in data["questions"]]
     return messages, questions
-
-
-def fixture_recall(path: Path | str, ks: Sequence[int] = (1, 3, 5), config: TwinConfig | MemoryConfig | None = None,
-                   now=None) -> dict:
-    """Recall on a chat fixture, indexed into one temporary edge store with `config`'s settings."""
-    from retrieval.chunking import estimate_tokens
-    from retrieval.lexical import LexicalEncoder
-
-    cfg = _memory_config(config)
-    messages, questions = load_chat_fixture(path)
-    embedder = cached_embedder(cfg.embedder)
-    lexical = LexicalEncoder(cfg.lexical)
-    results = []
-    with chat_searcher(messages, cfg, embedder, lexical) as (searcher, memories, last):
-        by_id = {m.id: Retrieved(m.source_ids, estimate_tokens(m.text)) for m in memories}
-        for q in questions:
-            ranked = searcher.ranked_ids(q.question, max(ks), now=now or last)[:max(max(ks), 60)]
-            results.append(QuestionResult(str(q.category), frozenset(q.evidence), tuple(by_id[p] for p, _ in ranked)))
-    report = score(results, ks, budgets=(500, 1000))
-    report.update({"memories": len(memories), "messages_per_memory": round(sum(len(m.source_ids) for m in memories) / len(memories), 3),
-                   "tokens_per_memory": round(sum(r.tokens for r in by_id.values()) / len(by_id), 1),
-                   "embedder": embedder.id})
-    return report

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.errors import InputError, StoreError
-from eval.questions import category_kind
+from twin.errors import InputError, StoreError
+from twin.eval.questions import category_kind
 
 REPORT_JSON = "report.json"
 SUMMARY_MD = "summary.md"

@@ -7,11 +7,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.config import TwinConfig
-from core.errors import ConfigError, StoreError
-from eval.chat import ChatModel, OpenAIChatModel, TransformersChatModel, load_transformers_chat
-from eval.judge import AnswerJudge, StyleJudge
-from eval.questions import Question
+from twin.config import TwinConfig
+from twin.errors import ConfigError, StoreError
+from twin.eval.chat import ChatModel, OpenAIChatModel, TransformersChatModel, load_transformers_chat
+from twin.eval.judge import AnswerJudge, StyleJudge
+from twin.eval.questions import Question
 
 Say = Callable[[str], None]
 
@@ -41,14 +41,14 @@ class Models:
 
 
 def load_models(cfg: TwinConfig, choice: ModelChoice, say: Say = lambda _: None) -> Models:
-    from eval.provenance import newest_adapter
+    from twin.eval.provenance import newest_adapter
 
     if choice.url:
         chat: dict[str, ChatModel] = {"adapter" if choice.base_model else "served": OpenAIChatModel(choice.url, choice.model, choice.api_key)}
         if choice.base_model:
             chat = {"base": OpenAIChatModel(choice.url, choice.base_model, choice.api_key), **chat}
         return Models(chat)
-    from core.models import resolve_base_model
+    from twin.models import resolve_base_model
 
     adapter = None if choice.no_adapter else (cfg.resolve(choice.adapter) if choice.adapter else newest_adapter(cfg))
     if choice.adapter and (adapter is None or not adapter.is_dir()):
@@ -73,7 +73,7 @@ def load_judges(cfg: TwinConfig, wanted: bool) -> tuple[AnswerJudge | None, Styl
 
 def open_retriever(cfg: TwinConfig):
     """(retrieve function, index) over the twin's memory store; k = memory.top_k like the service."""
-    from retrieval.memory import MemoryIndex
+    from twin.retrieval.memory import MemoryIndex
 
     index = MemoryIndex.open(cfg)
 
@@ -100,14 +100,14 @@ def run_sections(
     """The full report: recall (own set and/or LoCoMo), QA ablation, style fidelity.
 
     `locomo_qa` > 0 also answers that many LoCoMo questions per conversation (eval.locomo_qa)."""
-    from eval.provenance import provenance
-    from eval.questions import load_questions
+    from twin.eval.provenance import provenance
+    from twin.eval.questions import load_questions
 
     report: dict = {"recall": {}}
     ks = cfg.eval.k
     questions: Sequence[Question] = load_questions(qa_file) if qa_file else []
     if locomo_file:
-        from eval.recall import locomo_recall
+        from twin.eval.recall import locomo_recall
 
         say(f"LoCoMo recall on {locomo_file}")
         report["recall"]["locomo"] = locomo_recall(locomo_file, ks, cfg, samples=locomo_samples)
@@ -117,15 +117,15 @@ def run_sections(
     if questions or dataset or locomo_answers:
         models = load_models(cfg, choice or ModelChoice(), say)
     if locomo_answers:
-        from eval.locomo_qa import locomo_ablation
+        from twin.eval.locomo_qa import locomo_ablation
 
         chat = models.chat if ablation or len(models.chat) == 1 else {"best": models.best()}
         report["locomo_ablation"] = locomo_ablation(locomo_file, cfg, chat, per_conversation=locomo_qa,
                                                     samples=locomo_samples, judge=answer_judge, say=say,
                                                     on_answer=on_answer)
     if questions:
-        from eval.qa import run_ablation, run_qa
-        from eval.recall import index_recall
+        from twin.eval.qa import run_ablation, run_qa
+        from twin.eval.recall import index_recall
 
         retrieve, index = open_retriever(cfg)
         try:
@@ -141,7 +141,7 @@ def run_sections(
         finally:
             index.close()
     if dataset:
-        from eval.fidelity import holdout_pairs, run_style
+        from twin.eval.fidelity import holdout_pairs, run_style
 
         pairs = holdout_pairs(cfg.path("datasets") / dataset, cfg.eval.style_samples, cfg.eval.seed)
         report["style"] = run_style(pairs, models.best(), perplexity_models=models.in_process(), judge=style_judge,

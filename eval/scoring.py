@@ -17,8 +17,8 @@ import string
 import unicodedata
 from collections import Counter
 
-from eval.questions import category_kind
-from core.stem import stem
+from twin.eval.questions import category_kind
+from twin.stem import stem
 
 _CJK = (
     "\u3040-\u30ff"  # hiragana, katakana

@@ -21,10 +21,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.config import TrainConfig, TwinConfig
-from core.manifest import file_sha256, library_versions, write_manifest
-from core.models import BaseModelRef, base_fingerprint
-from core.prompt import system_prompt
+from twin.config import TrainConfig, TwinConfig
+from twin.manifest import file_sha256, library_versions, write_manifest
+from twin.models import BaseModelRef, base_fingerprint
+from twin.prompt import system_prompt
 
 LIBRARIES = ("torch", "transformers", "peft", "accelerate", "datasets", "tokenizers", "twin")
 

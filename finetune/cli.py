@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from core.clikit import ConfigOption, console, get_config, handle_errors, print_json
+from twin.clikit import ConfigOption, console, get_config, handle_errors, print_json
 
 dataset_app = typer.Typer(help="Build and inspect the style dataset.", no_args_is_help=True)
 adapter_app = typer.Typer(help="Work with trained adapters.", no_args_is_help=True)
@@ -26,7 +26,7 @@ def dataset_build(
     config: ConfigOption = None,
 ) -> None:
     """Turn the corpus into SFT samples (train / validation / holdout) with a manifest."""
-    from finetune.dataset import build_dataset
+    from twin.finetune.dataset import build_dataset
 
     cfg = get_config(config)
     with Progress(
@@ -70,7 +70,7 @@ def dataset_show(
     config: ConfigOption = None,
 ) -> None:
     """Print a few samples of a split."""
-    from finetune.dataset import dataset_folder, read_split
+    from twin.finetune.dataset import dataset_folder, read_split
 
     cfg = get_config(config)
     rows = read_split(dataset_folder(cfg, name), split)
@@ -101,8 +101,8 @@ def train(
     config: ConfigOption = None,
 ) -> None:
     """LoRA fine-tune the base model on the dataset; writes a self-describing adapter folder."""
-    from finetune.config import apply_overrides
-    from finetune.train import train as run_training
+    from twin.finetune.config import apply_overrides
+    from twin.finetune.train import train as run_training
 
     cfg = get_config(config)
     overrides = {
@@ -127,7 +127,7 @@ def adapter_merge(
     config: ConfigOption = None,
 ) -> None:
     """Fold the LoRA weights into the base model and save a full transformers model."""
-    from finetune.merge import merge_adapter
+    from twin.finetune.merge import merge_adapter
 
     folder = merge_adapter(adapter, output)
     console.print(f"merged model written to {folder}")
@@ -137,7 +137,7 @@ def adapter_merge(
 @handle_errors
 def adapter_info(adapter: Annotated[Path, typer.Argument(help="adapter folder")]) -> None:
     """Print an adapter folder's manifest."""
-    from core.manifest import read_manifest
+    from twin.manifest import read_manifest
 
     print_json(read_manifest(adapter))
 

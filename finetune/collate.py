@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from finetune.render import IGNORE_INDEX, render_with_mask
+from twin.finetune.render import IGNORE_INDEX, render_with_mask
 
 
 def tokenize_rows(tokenizer, rows, max_len: int, stats: Counter) -> list[dict[str, list[int]]]:

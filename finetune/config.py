@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from core.config import TrainConfig
-from core.errors import ConfigError
+from twin.config import TrainConfig
+from twin.errors import ConfigError
 
 
 def apply_overrides(base: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:

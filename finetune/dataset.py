@@ -47,13 +47,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.config import TwinConfig
-from core.errors import InputError, StoreError
-from core.manifest import library_versions, read_manifest, write_manifest
-from core.prompt import system_prompt
-from finetune.dedupe import NearDuplicates
-from finetune.samples import TokenCounter, Sample, approx_tokens, document_sample, session_samples
-from finetune.sessions import MessageFilter, build_sessions
+from twin.config import TwinConfig
+from twin.errors import InputError, StoreError
+from twin.manifest import library_versions, read_manifest, write_manifest
+from twin.prompt import system_prompt
+from twin.finetune.dedupe import NearDuplicates
+from twin.finetune.samples import TokenCounter, Sample, approx_tokens, document_sample, session_samples
+from twin.finetune.sessions import MessageFilter, build_sessions
 
 SPLITS = ("train", "validation", "holdout")
 APPROX_TOKENIZER = "approx"
@@ -81,7 +81,7 @@ def make_token_counter(cfg: TwinConfig, tokenizer: str | None = None) -> tuple[s
     spec = tokenizer or cfg.dataset.tokenizer
     if spec == APPROX_TOKENIZER:
         return APPROX_TOKENIZER, approx_tokens
-    from core.models import load_tokenizer, resolve_base_model
+    from twin.models import load_tokenizer, resolve_base_model
 
     if spec is None:
         ref = resolve_base_model(cfg.train.base_model, cfg.train.gguf_file, cfg.train.revision)
@@ -149,7 +149,7 @@ def build_samples(
     keep = MessageFilter(d.blocked_words)
     stats: Counter = Counter()
     samples: list[Sample] = []
-    for session in build_sessions(messages, d.session_gap_minutes, d.joiner, keep):
+    for session in build_sessions(messages, cfg.sessions.gap_minutes, d.joiner, keep):
         report.counts["sessions"] += 1
         samples.extend(session_samples(
             session, system, budget=d.max_tokens, overlap=d.window_overlap_turns,
@@ -187,7 +187,7 @@ def build_dataset(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> DatasetReport:
     """Build `<paths.datasets>/<name>/` from the corpus; returns what happened, for the stats table."""
-    from ingest.store import CorpusStore
+    from twin.corpus import CorpusStore
 
     if not name or "/" in name or name.startswith("."):
         raise InputError(name, "dataset name must be a plain folder name", field="--name")
@@ -221,7 +221,7 @@ def build_dataset(
 
 
 def _write_folder(folder: Path, splits: dict[str, list[Sample]], cfg: TwinConfig, report: DatasetReport) -> None:
-    from finetune.export import write_exports
+    from twin.finetune.export import write_exports
 
     partial = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from finetune.samples import Sample
+from twin.finetune.samples import Sample
 
 _SHAREGPT_ROLE = {"user": "human", "assistant": "gpt"}
 

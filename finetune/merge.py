@@ -10,9 +10,9 @@ import os
 import shutil
 from pathlib import Path
 
-from core.errors import ModelError, StoreError
-from core.manifest import library_versions, read_manifest, write_manifest
-from core.models import BaseModelRef, load_model_and_tokenizer
+from twin.errors import ModelError, StoreError
+from twin.manifest import library_versions, read_manifest, write_manifest
+from twin.models import BaseModelRef, load_model_and_tokenizer
 
 
 def merge_adapter(adapter: Path, output: Path) -> Path:

@@ -14,7 +14,7 @@ training on a wrong mask.
 
 from __future__ import annotations
 
-from core.errors import ModelError
+from twin.errors import ModelError
 
 IGNORE_INDEX = -100
 

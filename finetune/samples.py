@@ -21,8 +21,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from core.records import ChatKind, Document, DocumentKind, stable_id
-from finetune.sessions import MessageFilter, Session, Turn
+from twin.records import ChatKind, Document, DocumentKind, stable_id
+from twin.finetune.sessions import MessageFilter, Session, Turn
 
 TokenCounter = Callable[[str], int]
 TEMPLATE_OVERHEAD = 4  # role markers and separators a chat template adds around each message

@@ -1,7 +1,7 @@
 """Chats -> sessions -> turns.
 
 A chat is cut into sessions where the silence between two messages (of any kind: a sticker
-keeps a conversation alive) is longer than `dataset.session_gap_minutes`. Inside a session,
+keeps a conversation alive) is longer than `sessions.gap_minutes`. Inside a session,
 messages that carry no usable words are dropped, each drop counted by reason, and then
 consecutive messages by the same sender are merged into one turn (`dataset.joiner`).
 """
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import groupby
 
-from core.records import ChatKind, Message, MessageKind, stable_id
-from core.sessions import split_sessions
+from twin.records import ChatKind, Message, MessageKind, stable_id
+from twin.sessions import split_sessions
 
 # Placeholders the ingest PII scrubber writes; a message holding one is not worth imitating.
 PII_PLACEHOLDER = re.compile(r"<(?:PHONE|EMAIL|ID_CARD|BANK_CARD|IP|BLOCKED)>")

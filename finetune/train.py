@@ -28,10 +28,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from core.config import TrainConfig, TwinConfig
-from core.errors import ModelError, StoreError
-from core.manifest import read_manifest
-from core.models import BaseModelRef, load_base_model, load_tokenizer, pick_device, resolve_base_model
+from twin.config import TrainConfig, TwinConfig
+from twin.errors import ModelError, StoreError
+from twin.manifest import read_manifest
+from twin.models import BaseModelRef, load_base_model, load_tokenizer, pick_device, resolve_base_model
 
 
 @dataclass
@@ -97,10 +97,10 @@ def train(
     from datasets import Dataset
     from transformers import EarlyStoppingCallback, Trainer
 
-    from finetune.adapter_folder import write_adapter_folder
-    from finetune.collate import PadCollator, pack, tokenize_rows
-    from finetune.config import training_arguments
-    from finetune.dataset import dataset_folder, read_split
+    from twin.finetune.adapter_folder import write_adapter_folder
+    from twin.finetune.collate import PadCollator, pack, tokenize_rows
+    from twin.finetune.config import training_arguments
+    from twin.finetune.dataset import dataset_folder, read_split
 
     folder = dataset_folder(cfg, dataset)
     data_manifest = read_manifest(folder)

@@ -17,10 +17,15 @@ from pathlib import Path
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
-from core.records import Document, Message
-from ingest.owner import OwnerResolver
+from twin.records import Document, Message
+from twin.ingest.owner import OwnerResolver
 
 Record = Message | Document
+
+# Confidence levels for `Parser.detect`, so scores mean the same across parsers.
+CERTAIN = 1.0  # a marker only this exporter writes
+LIKELY = 0.8  # the shape fits, and a more specific exporter may claim the same file
+FALLBACK = 0.1  # accepts anything of a file type (documents)
 
 
 @dataclass
@@ -50,8 +55,10 @@ class Parser(ABC):
 
     @classmethod
     @abstractmethod
-    def detect(cls, path: Path, head: str) -> bool:
-        """True when this parser recognises the input. `head` is its first KB decoded ("" for folders)."""
+    def detect(cls, path: Path, head: str) -> float:
+        """How sure this parser is that it reads the input: 0 (no) to 1 (certain); True/False
+        count as 1/0. `head` is its first KB decoded ("" for folders). The most confident
+        parser wins, so a format that also matches a more specific one's files scores lower."""
 
     @abstractmethod
     def parse(self, path: Path, ctx: ParseContext) -> Iterator[Record]:

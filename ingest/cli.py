@@ -10,7 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.markup import escape
 from rich.table import Table
 
-from core.clikit import ConfigOption, console, get_config, handle_errors, print_json
+from twin.clikit import ConfigOption, console, get_config, handle_errors, print_json
 
 corpus_app = typer.Typer(help="Inspect the corpus.", no_args_is_help=True)
 
@@ -23,13 +23,14 @@ def ingest(
     config: ConfigOption = None,
 ) -> None:
     """Read chat exports, posts and articles into the corpus (PII scrubbed, idempotent)."""
-    from ingest import registry
-    from ingest.pipeline import ingest_paths
-    from ingest.store import CorpusStore
+    from twin.ingest import registry
+    from twin.ingest.pipeline import ingest_paths
+    from twin.corpus import CorpusStore
 
     if list_formats:
-        for name in registry.FORMATS:
-            console.print(f"{name:28} {registry.get_parser(name).description}", markup=False, highlight=False, soft_wrap=True)
+        for name, entry in registry.formats().items():
+            origin = "" if entry.origin == "built-in" else f"  [{entry.origin}]"
+            console.print(f"{name:28} {registry.get_parser(name).description}{origin}", markup=False, highlight=False, soft_wrap=True)
         return
     if not paths:
         raise typer.BadParameter("give at least one PATH")
@@ -92,7 +93,7 @@ def stats(
     config: ConfigOption = None,
 ) -> None:
     """Counts per source and message kind, and the owner's text messages."""
-    from ingest.store import CorpusStore
+    from twin.corpus import CorpusStore
 
     cfg = get_config(config)
     with CorpusStore.open_existing(cfg.path("corpus")) as store:

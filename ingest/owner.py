@@ -7,7 +7,7 @@ identifies the owner is reported by the pipeline, never guessed.
 
 from __future__ import annotations
 
-from core.config import OwnerConfig
+from twin.config import OwnerConfig
 
 
 class OwnerResolver:

@@ -9,15 +9,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.config import TwinConfig
-from core.errors import InputError, StoreError, TwinError
-from core.manifest import file_sha256
-from core.records import Message
-from ingest import registry
-from ingest.base import ParseContext, Parser
-from ingest.owner import OwnerResolver
-from ingest.pii import Scrubber
-from ingest.store import CorpusStore, document_row, message_row
+from twin.config import TwinConfig
+from twin.errors import InputError, StoreError, TwinError
+from twin.manifest import file_sha256
+from twin.records import Message
+from twin.ingest import registry
+from twin.ingest.base import ParseContext, Parser
+from twin.ingest.owner import OwnerResolver
+from twin.ingest.pii import Scrubber
+from twin.corpus import CorpusStore, document_row, message_row
 
 BATCH = 5000
 

@@ -1,45 +1,108 @@
-"""Built-in formats, registered the way a new one would be: name -> "module:Class", imported
-only when needed. Detection asks each parser in this order; the first that says yes wins,
-so more specific formats come before general ones (documents last)."""
+"""The export formats Twin knows, found through the `twin.formats` entry-point group.
+
+Built-in parsers are registered in pyproject.toml exactly the way a third-party package
+registers its own (`name = "module:ParserClass"`), and imported only when needed. Detection
+asks every parser for a confidence in [0, 1] (`Parser.detect`) and takes the highest, so the
+order of registration never decides; a general catch-all (documents) scores low.
+"""
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
+from functools import cache
+from importlib import metadata
 from pathlib import Path
 
-from core.errors import InputError, UnknownFormatError
-from ingest.base import Parser
-from ingest.textio import head
+from twin.errors import InputError, UnknownFormatError
+from twin.ingest.base import Parser
+from twin.ingest.textio import head
 
-FORMATS: dict[str, str] = {
-    # chats
-    "wechat-pywxdump-csv": "ingest.formats.wechat:PyWxDumpCsv",
-    "discord-dce-json": "ingest.formats.discord:DiscordChatExporterJson",
-    "slack-export": "ingest.formats.slack:SlackExport",
-    "instagram-json": "ingest.formats.messenger:InstagramJson",  # before messenger: same layout
-    "messenger-json": "ingest.formats.messenger:MessengerJson",
-    "wechat-wechatmsg-csv": "ingest.formats.wechat:WeChatMsgCsv",
-    "wechat-wechatmsg-csv-v2": "ingest.formats.wechat:WeChatMsgCsvV2",
-    "qq-qce-json": "ingest.formats.qq:QQChatExporterJson",
-    "telegram-json": "ingest.formats.telegram:TelegramJson",
-    "whatsapp-txt": "ingest.formats.whatsapp:WhatsAppTxt",
-    "qq-txt": "ingest.formats.qq:QQTxt",  # before wechat-wechatmsg-txt: both open with 'date time name'
-    "wechat-wechatmsg-txt": "ingest.formats.wechat:WeChatMsgTxt",
-    # more chat formats go here
-    # posts and articles (documents last: they accept any .txt/.md/.html)
-    "x-archive": "ingest.formats.twitter:XArchive",
-    "linkedin-shares": "ingest.formats.linkedin:LinkedInShares",
-    "documents": "ingest.formats.documents:Documents",  # keep last: any .md/.txt/.html/.pdf/.docx
+GROUP = "twin.formats"
+DISTRIBUTION = "twin"
+
+# The same table as pyproject's [project.entry-points."twin.formats"] (a test keeps them equal);
+# used only when Twin runs from a source tree that was never installed, so it has no metadata.
+BUILTIN: dict[str, str] = {
+    "wechat-pywxdump-csv": "twin.ingest.formats.wechat:PyWxDumpCsv",
+    "wechat-wechatmsg-csv": "twin.ingest.formats.wechat:WeChatMsgCsv",
+    "wechat-wechatmsg-csv-v2": "twin.ingest.formats.wechat:WeChatMsgCsvV2",
+    "wechat-wechatmsg-txt": "twin.ingest.formats.wechat:WeChatMsgTxt",
+    "qq-txt": "twin.ingest.formats.qq:QQTxt",
+    "qq-qce-json": "twin.ingest.formats.qq:QQChatExporterJson",
+    "telegram-json": "twin.ingest.formats.telegram:TelegramJson",
+    "whatsapp-txt": "twin.ingest.formats.whatsapp:WhatsAppTxt",
+    "discord-dce-json": "twin.ingest.formats.discord:DiscordChatExporterJson",
+    "slack-export": "twin.ingest.formats.slack:SlackExport",
+    "messenger-json": "twin.ingest.formats.messenger:MessengerJson",
+    "instagram-json": "twin.ingest.formats.messenger:InstagramJson",
+    "x-archive": "twin.ingest.formats.twitter:XArchive",
+    "linkedin-shares": "twin.ingest.formats.linkedin:LinkedInShares",
+    "documents": "twin.ingest.formats.documents:Documents",
 }
 
 
-def get_parser(name: str) -> type[Parser]:
+@dataclass(frozen=True)
+class FormatEntry:
+    name: str
+    target: str  # "module:Class"
+    origin: str  # "built-in" or the plugin's distribution name and version
+
+
+@cache
+def formats() -> dict[str, FormatEntry]:
+    """Every registered format by name: built-ins first, then plugins in name order."""
+    found: dict[str, FormatEntry] = {}
     try:
-        target = FORMATS[name]
-    except KeyError:
-        raise UnknownFormatError("--format", f"unknown format {name!r}; known: {', '.join(FORMATS)}") from None
-    module, _, cls = target.partition(":")
-    return getattr(importlib.import_module(module), cls)
+        metadata.distribution(DISTRIBUTION)
+        installed = True
+    except metadata.PackageNotFoundError:
+        installed = False
+    if not installed:
+        found = {name: FormatEntry(name, target, "built-in") for name, target in BUILTIN.items()}
+    points = sorted(metadata.entry_points(group=GROUP), key=lambda ep: (_origin(ep) != "built-in", ep.name))
+    for ep in points:
+        origin = _origin(ep)
+        if ep.name in found and found[ep.name].target != ep.value:
+            other = found[ep.name].origin
+            raise UnknownFormatError(
+                "--format", f"format {ep.name!r} is registered twice ({other} and {origin}); uninstall one")
+        found.setdefault(ep.name, FormatEntry(ep.name, ep.value, origin))
+    return found
+
+
+def _origin(ep: metadata.EntryPoint) -> str:
+    dist = ep.dist
+    if dist is None or dist.metadata["Name"] == DISTRIBUTION:
+        return "built-in"
+    return f"{dist.metadata['Name']} {dist.version}"
+
+
+def get_parser(name: str) -> type[Parser]:
+    entry = formats().get(name)
+    if entry is None:
+        raise UnknownFormatError("--format", f"unknown format {name!r}; known: {', '.join(formats())}")
+    module, _, cls = entry.target.partition(":")
+    try:
+        parser = getattr(importlib.import_module(module), cls)
+    except (ImportError, AttributeError) as exc:
+        raise UnknownFormatError("--format", f"format {name!r} ({entry.origin}) cannot be loaded from {entry.target}: {exc}") from None
+    if not (isinstance(parser, type) and issubclass(parser, Parser)):
+        raise UnknownFormatError("--format", f"format {name!r} ({entry.origin}): {entry.target} is not a twin Parser")
+    return parser
+
+
+def scores(path: Path, text: str) -> list[tuple[float, str]]:
+    """(confidence, name) of every format that recognises `path`, most confident first."""
+    found = []
+    for name in formats():
+        parser = get_parser(name)
+        if path.is_dir() and not parser.handles_directories:
+            continue
+        score = float(parser.detect(path, text))
+        if score > 0:
+            found.append((score, name))
+    return sorted(found, key=lambda item: (-item[0], item[1]))
 
 
 def detect(path: Path) -> type[Parser]:
@@ -49,13 +112,10 @@ def detect(path: Path) -> type[Parser]:
         if path.stat().st_size == 0:
             raise InputError(path, "empty file")
         text = head(path)
-    for name in FORMATS:
-        parser = get_parser(name)
-        if path.is_dir() and not parser.handles_directories:
-            continue
-        if parser.detect(path, text):
-            return parser
-    raise UnknownFormatError(path, "format not recognised; pass --format (see `twin ingest --list-formats`)")
+    ranked = scores(path, text)
+    if not ranked:
+        raise UnknownFormatError(path, "format not recognised; pass --format (see `twin ingest --list-formats`)")
+    return get_parser(ranked[0][1])
 
 
 def expand(paths: list[Path]) -> list[Path]:
@@ -83,7 +143,7 @@ def _walk(folder: Path) -> list[Path]:
 
 
 def _is_unit_directory(path: Path) -> bool:
-    for name in FORMATS:
+    for name in formats():
         parser = get_parser(name)
         if parser.handles_directories and parser.detect(path, ""):
             return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from core.errors import InputError
+from twin.errors import InputError
 
 # Direction marks and other invisible characters exporters sprinkle into names and times.
 # ZWJ (U+200D) and variation selectors are kept: they hold emoji sequences together.

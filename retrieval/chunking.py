@@ -18,8 +18,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
 from itertools import groupby
 
-from core.records import Document, Memory, Message
-from core.sessions import split_sessions
+from twin.records import Document, Memory, Message
+from twin.sessions import split_sessions
 
 _CJK_CHAR = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]")
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from core.clikit import ConfigOption, console, get_config, handle_errors, print_json
+from twin.clikit import ConfigOption, console, get_config, handle_errors, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
     ) -> None:
         """Chunk the corpus into memories, embed only new ones, and build the search index."""
-        from retrieval.memory import index_corpus, rebuild_location
+        from twin.retrieval.memory import index_corpus, rebuild_location
 
         cfg = get_config(config)
         folder = rebuild_location(cfg)
@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
         config: ConfigOption = None,
     ) -> None:
         """Search the memories the way the twin does."""
-        from retrieval.memory import MemoryIndex
+        from twin.retrieval.memory import MemoryIndex
 
         cfg = get_config(config)
         with MemoryIndex.open(cfg) as idx:
@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
         config: ConfigOption = None,
     ) -> None:
         """Size of the store: memories, messages and tokens per memory, embedder, backend."""
-        from retrieval.memory import MemoryIndex
+        from twin.retrieval.memory import MemoryIndex
 
         with MemoryIndex.open(get_config(config)) as idx:
             data = idx.stats()

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import StoreError, UnavailableError
-from retrieval.lexical import Sparse
-from retrieval.store import (
+from twin.errors import StoreError, UnavailableError
+from twin.retrieval.lexical import Sparse
+from twin.retrieval.store import (
     DENSE, FLOAT_FIELDS, KEYWORD_FIELDS, LEXICAL, Candidate, MemoryFilter, MemoryStore, StoredPoint, StoreMeta,
 )
 

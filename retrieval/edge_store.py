@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import StoreError
-from core.manifest import MANIFEST, read_manifest, write_manifest
-from retrieval.lexical import Sparse
-from retrieval.store import (
+from twin.errors import StoreError
+from twin.manifest import MANIFEST, read_manifest, write_manifest
+from twin.retrieval.lexical import Sparse
+from twin.retrieval.store import (
     DENSE, FLOAT_FIELDS, KEYWORD_FIELDS, LEXICAL, Candidate, MemoryFilter, MemoryStore, StoredPoint, StoreMeta,
 )
 

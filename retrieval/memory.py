@@ -13,14 +13,14 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.config import MemoryConfig, TwinConfig
-from core.errors import StoreError
-from core.records import Memory, MemoryHit
-from retrieval.chunking import chat_memories, document_memories, estimate_tokens
-from retrieval.embedders import Embedder, load_embedder
-from retrieval.lexical import LexicalEncoder
-from retrieval.search import FusionParams, HybridSearcher, cross_encoder_reranker
-from retrieval.store import MemoryFilter, MemoryStore, StoredPoint, StoreMeta, memory_payload
+from twin.config import MemoryConfig, TwinConfig
+from twin.errors import StoreError
+from twin.records import Memory, MemoryHit
+from twin.retrieval.chunking import chat_memories, document_memories, estimate_tokens
+from twin.retrieval.embedders import Embedder, load_embedder
+from twin.retrieval.lexical import LexicalEncoder
+from twin.retrieval.search import FusionParams, HybridSearcher, cross_encoder_reranker
+from twin.retrieval.store import MemoryFilter, MemoryStore, StoredPoint, StoreMeta, memory_payload
 
 INDEX_BATCH = 256  # memories embedded and upserted together; a crash loses at most one batch of work
 
@@ -33,10 +33,10 @@ def fusion_params(cfg: MemoryConfig) -> FusionParams:
 def open_store(config: TwinConfig, meta: StoreMeta, *, create: bool = False) -> MemoryStore:
     cfg = config.memory
     if cfg.qdrant_url:
-        from retrieval.client_store import ClientStore
+        from twin.retrieval.client_store import ClientStore
 
         return ClientStore(meta, cfg.collection, url=cfg.qdrant_url, api_key=cfg.qdrant_api_key, create=create)
-    from retrieval.edge_store import EdgeStore
+    from twin.retrieval.edge_store import EdgeStore
 
     return EdgeStore(config.path("memory"), meta, create=create)
 
@@ -120,7 +120,7 @@ def memory_stats(store: MemoryStore) -> dict:
     return {
         "memories": total,
         "by_kind": by_kind,
-        # per chat memory: what recall@k should be read against (see DESIGN.md)
+        # per chat memory: recall@k is only comparable between memories of similar size
         "messages_per_memory": round(messages / chats, 3) if chats else 0.0,
         "tokens_per_memory": round(tokens / chats, 1) if chats else (round(total_tokens / total, 1) if total else 0.0),
     }
@@ -142,11 +142,11 @@ def add_memories(store: MemoryStore, embedder: Embedder, lexical: LexicalEncoder
 
 
 def corpus_memories(config: TwinConfig) -> list[Memory]:
-    from ingest.store import CorpusStore
+    from twin.corpus import CorpusStore
 
     cfg = config.memory
     with CorpusStore.open_existing(config.path("corpus")) as corpus:
-        memories = list(chat_memories(corpus.messages(), cfg.chunk_turns, cfg.chunk_overlap, cfg.session_gap_minutes))
+        memories = list(chat_memories(corpus.messages(), cfg.chunk_turns, cfg.chunk_overlap, config.sessions.gap_minutes))
         memories.extend(document_memories(corpus.documents(), cfg.doc_chunk_chars))
     return dedupe(memories)
 

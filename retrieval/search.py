@@ -16,11 +16,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from core.records import MemoryHit
-from retrieval.embedders import Embedder
-from retrieval.lexical import LexicalEncoder
-from retrieval.store import Candidate, MemoryFilter, MemoryStore, payload_memory
-from retrieval.timeparse import parse_time_range
+from twin.records import MemoryHit
+from twin.retrieval.embedders import Embedder
+from twin.retrieval.lexical import LexicalEncoder
+from twin.retrieval.store import Candidate, MemoryFilter, MemoryStore, payload_memory
+from twin.retrieval.time_phrases import parse_time_range
 
 Reranker = Callable[[str, Sequence[str]], Sequence[float]]
 

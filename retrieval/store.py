@@ -20,9 +20,9 @@ from datetime import datetime
 
 import numpy as np
 
-from core.errors import EmbedderMismatchError, StoreError
-from core.records import Memory
-from retrieval.lexical import Sparse
+from twin.errors import EmbedderMismatchError, StoreError
+from twin.records import Memory
+from twin.retrieval.lexical import Sparse
 
 DENSE, LEXICAL = "dense", "lexical"
 KEYWORD_FIELDS = ("source", "conversation_id", "participants", "kind", "source_ids")

@@ -6,11 +6,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path[0] = str(Path(__file__).resolve().parents[1])
+from pydantic import BaseModel
 
-from pydantic import BaseModel  # noqa: E402
-
-from core.config import TwinConfig  # noqa: E402
+from twin.config import TwinConfig
 
 
 def rows(model: type[BaseModel] = TwinConfig, prefix: str = ""):

@@ -10,15 +10,15 @@ from pathlib import Path
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from core.config import TwinConfig
-from service.auth import auth_required, require_key
-from service.backends import Backend, load_backend
-from service.deps import ServiceState
-from service.errors import BodyLimitMiddleware, install_error_handlers
-from service.memory import MemoryGateway
-from service.request_log import RequestLog
-from service.routes import chat, health, memories, models, page
-from service.twin import Twin
+from twin.config import TwinConfig
+from twin.service.auth import auth_required, require_key
+from twin.service.backends import Backend, load_backend
+from twin.service.deps import ServiceState
+from twin.service.errors import BodyLimitMiddleware, install_error_handlers
+from twin.service.memory import MemoryGateway
+from twin.service.request_log import RequestLog
+from twin.service.routes import chat, health, memories, models, page
+from twin.service.twin import Twin
 
 log = logging.getLogger("twin.service")
 STATIC = Path(__file__).resolve().parent / "static"

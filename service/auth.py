@@ -10,9 +10,9 @@ import hmac
 
 from fastapi import Request
 
-from core.config import ServiceConfig
-from core.errors import ConfigError
-from service.errors import APIError
+from twin.config import ServiceConfig
+from twin.errors import ConfigError
+from twin.service.errors import APIError
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 

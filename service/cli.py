@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from core.clikit import ConfigOption, console, get_config, handle_errors, print_json
+from twin.clikit import ConfigOption, console, get_config, handle_errors, print_json
 
 serve_app = typer.Typer(help="Serve the twin over an OpenAI-compatible API with a web chat page.",
                         invoke_without_command=True)
@@ -26,7 +26,7 @@ def serve(
         return
     import uvicorn
 
-    from service.app import create_app
+    from twin.service.app import create_app
 
     cfg = get_config(config)
     overrides = {k: v for k, v in {"host": host, "port": port, "backend": backend}.items() if v is not None}
@@ -41,7 +41,7 @@ def serve(
 @serve_app.command("hash-key")
 def hash_key_command(key: Annotated[str, typer.Argument(help="the API key clients will send")]) -> None:
     """Print the sha256 of KEY for service.api_key_hashes (the key itself is never stored)."""
-    from service.auth import hash_key
+    from twin.service.auth import hash_key
 
     if len(key) < 16:
         console.print("[yellow]warning:[/yellow] keys shorter than 16 characters are easy to guess")
@@ -58,8 +58,8 @@ def show_log(
     """Show recent requests from the request log (time, mode, memories used, latency)."""
     from rich.table import Table
 
-    from core.errors import StoreError
-    from service.request_log import RequestLog
+    from twin.errors import StoreError
+    from twin.service.request_log import RequestLog
 
     cfg = get_config(config)
     path = cfg.path("request_log")

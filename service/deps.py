@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from core.config import TwinConfig
-from service.backends import Backend
-from service.memory import MemoryGateway
-from service.request_log import RequestLog, RequestRecord
-from service.twin import Twin
+from twin.config import TwinConfig
+from twin.service.backends import Backend
+from twin.service.memory import MemoryGateway
+from twin.service.request_log import RequestLog, RequestRecord
+from twin.service.twin import Twin
 
 
 @dataclass

@@ -14,8 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.errors import ConfigError, ModelError, StoreError, TwinError, UnavailableError
-from core.prompt import PromptTooLongError
+from twin.errors import ConfigError, ModelError, StoreError, TwinError, UnavailableError
+from twin.prompt import PromptTooLongError
 
 log = logging.getLogger("twin.service")
 

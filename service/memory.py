@@ -12,15 +12,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from core.config import TwinConfig
-from core.errors import EmbedderMismatchError, StoreError, UnavailableError
-from core.records import MemoryHit
+from twin.config import TwinConfig
+from twin.errors import EmbedderMismatchError, StoreError, UnavailableError
+from twin.records import MemoryHit
 
 log = logging.getLogger("twin.service")
 
 
 def _open_index(config: TwinConfig):
-    from retrieval.memory import MemoryIndex
+    from twin.retrieval.memory import MemoryIndex
 
     return MemoryIndex.open(config)
 

@@ -90,19 +90,8 @@ class NoteRequest(BaseModel):
     when: datetime | None = Field(None, description="when it happened; default now")
 
 
-class ErrorDetail(BaseModel):
-    message: str
-    type: str
-    code: str | None = None
-    param: str | None = None
-
-
-class ErrorBody(BaseModel):
-    error: ErrorDetail
-
-
 def memory_out(hit: Any) -> MemoryOut:
-    from core.prompt import memory_date
+    from twin.prompt import memory_date
 
     m = hit.memory
     return MemoryOut(

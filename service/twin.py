@@ -7,13 +7,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import date
 
-from core.config import TwinConfig
-from core.prompt import build_chat_messages, disclosure
-from core.records import MemoryHit
-from service.backends import Backend, GenerationParams
-from service.errors import APIError
-from service.memory import MemoryGateway
-from service.schemas import ChatCompletionRequest
+from twin.config import TwinConfig
+from twin.prompt import build_chat_messages, disclosure
+from twin.records import MemoryHit
+from twin.service.backends import Backend, GenerationParams
+from twin.service.errors import APIError
+from twin.service.memory import MemoryGateway
+from twin.service.schemas import ChatCompletionRequest
 
 TWIN, WRITER = "twin", "writer"
 SHORT_QUERY_CHARS = 12  # "and then?" alone retrieves nothing useful: add the turn before it

@@ -19,7 +19,7 @@ LOCOMO = SHARED / "data" / "locomo" / "locomo10.json"
 @pytest.fixture
 def twin_dir(tmp_path, monkeypatch):
     """An empty folder with a twin.toml (owner 'me_wxid', Asia/Shanghai), as the current folder."""
-    from core.init_template import render
+    from twin.init_template import render
 
     (tmp_path / "twin.toml").write_text(render(["me_wxid", "Lin"], "Asia/Shanghai"), encoding="utf-8")
     monkeypatch.chdir(tmp_path)

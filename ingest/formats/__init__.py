@@ -1,1 +1,1 @@
-"""One module per export family; each parser is registered by name in ingest/registry.py."""
+"""One module per export family; each parser is registered under `twin.formats` in pyproject.toml."""

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.errors import InputError
-from core.records import ChatKind, MessageKind
-from ingest.textio import read_text
+from twin.errors import InputError
+from twin.records import ChatKind, MessageKind
+from twin.ingest.textio import read_text
 
 
 def load_json(path: Path) -> Any:

@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-from core.errors import InputError
-from core.records import ChatKind, Message, MessageKind
-from ingest.base import ParseContext, Parser, Record
-from ingest.formats.jsonfile import Fields, expect, load_json
-from ingest.textio import clean
+from twin.errors import InputError
+from twin.records import ChatKind, Message, MessageKind
+from twin.ingest.base import ParseContext, Parser, Record
+from twin.ingest.formats.jsonfile import Fields, expect, load_json
+from twin.ingest.textio import clean
 
 SPOKEN_TYPES = {"Default", "Reply"}  # message types whose content the author wrote
 PRIVATE_CHANNELS = {"DirectTextChat"}
@@ -53,7 +53,7 @@ class DiscordChatExporterJson(Parser):
     description = "Discord, DiscordChatExporter JSON (guild, channel, messages)"
 
     @classmethod
-    def detect(cls, path: Path, head: str) -> bool:
+    def detect(cls, path: Path, head: str) -> float:
         start = head.lstrip()[:600]
         return start.startswith("{") and '"guild"' in start and '"channel"' in start
 

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from core.errors import InputError
-from core.records import Document, DocumentKind
-from ingest.base import ParseContext, Parser, Record
-from ingest.textio import clean, read_text
-from ingest.timeparse import parse_local
+from twin.errors import InputError
+from twin.records import Document, DocumentKind
+from twin.ingest.base import FALLBACK, ParseContext, Parser, Record
+from twin.ingest.textio import clean, read_text
+from twin.ingest.timestamps import parse_local
 
 EXTENSIONS = {".md", ".markdown", ".html", ".htm", ".txt", ".pdf", ".docx"}
 _NAME_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[-_ ]|$|\.)")
@@ -330,11 +330,11 @@ def join_blocks(blocks: list[str]) -> str:
 
 class Documents(Parser):
     name = "documents"
-    description = "Articles: Markdown, HTML, TXT, PDF, DOCX (one document per file; registered last)"
+    description = "Articles: Markdown, HTML, TXT, PDF, DOCX (one document per file; the lowest detection score, so any chat format wins)"
 
     @classmethod
-    def detect(cls, path: Path, head: str) -> bool:
-        return path.suffix.lower() in EXTENSIONS
+    def detect(cls, path: Path, head: str) -> float:
+        return FALLBACK if path.suffix.lower() in EXTENSIONS else 0.0  # any file of the type: lowest
 
     def parse(self, path: Path, ctx: ParseContext) -> Iterator[Record]:
         reader = READERS.get(path.suffix.lower())

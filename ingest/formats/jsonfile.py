@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core.errors import InputError
-from ingest.textio import decode, read_text
+from twin.errors import InputError
+from twin.ingest.textio import decode, read_text
 
 
 def load_json(path: Path | str, data: bytes | None = None) -> Any:

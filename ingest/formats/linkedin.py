@@ -20,11 +20,11 @@ from collections.abc import Iterator
 from datetime import timezone
 from pathlib import Path
 
-from core.errors import InputError
-from core.records import Document, DocumentKind
-from ingest.base import ParseContext, Parser, Record
-from ingest.textio import clean, read_text
-from ingest.timeparse import parse_local
+from twin.errors import InputError
+from twin.records import Document, DocumentKind
+from twin.ingest.base import ParseContext, Parser, Record
+from twin.ingest.textio import clean, read_text
+from twin.ingest.timestamps import parse_local
 
 REQUIRED = ("Date", "ShareCommentary")
 _URN_ID = re.compile(r"urn(?::|%3A)li(?::|%3A)(?:share|ugcPost|activity)(?::|%3A)(\d+)", re.IGNORECASE)
@@ -47,7 +47,7 @@ class LinkedInShares(Parser):
     description = "LinkedIn export Shares.csv (Date,ShareLink,ShareCommentary,...)"
 
     @classmethod
-    def detect(cls, path: Path, head: str) -> bool:
+    def detect(cls, path: Path, head: str) -> float:
         first = head.lstrip("\ufeff").split("\n", 1)[0]
         return "ShareCommentary" in first and "Date" in first
 

@@ -22,11 +22,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from core.records import ChatKind, Message, MessageKind
-from ingest.base import ParseContext, Parser, Record
-from ingest.formats.jsonfile import Fields, load_json
-from ingest.textio import clean
-from ingest.timeparse import from_epoch
+from twin.records import ChatKind, Message, MessageKind
+from twin.ingest.base import CERTAIN, LIKELY, ParseContext, Parser, Record
+from twin.ingest.formats.jsonfile import Fields, load_json
+from twin.ingest.textio import clean
+from twin.ingest.timestamps import from_epoch
 
 # The first media field present decides the kind of a message without text.
 MEDIA_FIELDS = (
@@ -72,8 +72,9 @@ class MessengerJson(Parser):
     source = "messenger"
 
     @classmethod
-    def detect(cls, path: Path, head: str) -> bool:
-        return looks_like_meta_thread(head)
+    def detect(cls, path: Path, head: str) -> float:
+        # Instagram writes the same layout; its parser is CERTAIN when the path says Instagram.
+        return LIKELY if looks_like_meta_thread(head) else 0.0
 
     def parse(self, path: Path, ctx: ParseContext) -> Iterator[Record]:
         root = Fields(path, repair(load_json(path)), "")
@@ -155,8 +156,8 @@ class InstagramJson(MessengerJson):
     source = "instagram"
 
     @classmethod
-    def detect(cls, path: Path, head: str) -> bool:
+    def detect(cls, path: Path, head: str) -> float:
         if not looks_like_meta_thread(head):
             return False
-        return any("instagram" in part.lower() for part in path.parts[-7:-1])
+        return CERTAIN if any("instagram" in part.lower() for part in path.parts[-7:-1]) else 0.0
 

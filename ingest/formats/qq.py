@@ -21,12 +21,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from core.errors import InputError
-from core.records import ChatKind, Message, MessageKind
-from ingest.base import ParseContext, Parser, Record
-from ingest.formats.chatkit import chat_kind_for, is_recall_notice, load_json, placeholder_kind, split_blocks
-from ingest.textio import clean, read_text
-from ingest.timeparse import from_epoch
+from twin.errors import InputError
+from twin.records import ChatKind, Message, MessageKind
+from twin.ingest.base import ParseContext, Parser, Record
+from twin.ingest.formats.chatkit import chat_kind_for, is_recall_notice, load_json, placeholder_kind, split_blocks
+from twin.ingest.textio import clean, read_text
+from twin.ingest.timestamps import from_epoch
 
 _HEADER = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2}) (\d{1,2}):(\d{2}):(\d{2})(?: ([AP]M))? (.+?)\s*$")
 _SEPARATOR = re.compile(r"^={3,}\s*$")
@@ -62,7 +62,7 @@ class QQTxt(Parser):
     description = "QQ, message-manager TXT export (消息记录 ... 消息对象, 'YYYY-MM-DD H:MM:SS name(QQ)')"
 
     @classmethod
-    def detect(cls, path: Path, head: str) -> bool:
+    def detect(cls, path: Path, head: str) -> float:
         lines = [clean(l).strip() for l in head.split("\n")[:60]]
         body = [l for l in lines if l]
         if not body:
@@ -190,7 +190,7 @@ class QQChatExporterJson(Parser):
     description = "QQ, QQ-Chat-Exporter (QCE) JSON (chatInfo.selfUid = owner)"
 
     @classmethod
-    def detect(cls, path: Path, head: str) -> bool:
+    def detect(cls, path: Path, head: str) -> float:
         start = head.lstrip()
         return start.startswith("{") and '"chatInfo"' in head and ("QQChatExporter" in head or '"selfUid"' in head)
 

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 
-from core.errors import InputError
-from core.records import ChatKind, Message, MessageKind
-from ingest.base import ParseContext, Parser, Record
-from ingest.formats.jsonfile import Fields, expect, load_json
-from ingest.textio import clean
-from ingest.timeparse import from_epoch
+from twin.errors import InputError
+from twin.records import ChatKind, Message, MessageKind
+from twin.ingest.base import ParseContext, Parser, Record
+from twin.ingest.formats.jsonfile import Fields, expect, load_json
+from twin.ingest.textio import clean
+from twin.ingest.timestamps import from_epoch
 
 CHANNEL_LISTS = ("channels.json", "groups.json", "mpims.json", "dms.json")
 USER_LISTS = ("users.json", "org_users.json")
@@ -110,7 +110,7 @@ class SlackExport(Parser):
     handles_directories = True
 
     @classmethod
-    def detect(cls, path: Path, head: str) -> bool:
+    def detect(cls, path: Path, head: str) -> float:
         if path.is_dir():
             names = {p.name for p in path.iterdir() if p.is_file()}
             return _is_export(names, "")

@@ -16,12 +16,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from core.errors import InputError
-from core.records import ChatKind, Message, MessageKind
-from ingest.base import ParseContext, Parser, Record
-from ingest.formats.chatkit import chat_kind_for, load_json
-from ingest.textio import clean
-from ingest.timeparse import from_epoch
+from twin.errors import InputError
+from twin.records import ChatKind, Message, MessageKind
+from twin.ingest.base import ParseContext, Parser, Record
+from twin.ingest.formats.chatkit import chat_kind_for, load_json
+from twin.ingest.textio import clean
+from twin.ingest.timestamps import from_epoch
 
 PRIVATE_TYPES = {"personal_chat", "bot_chat", "saved_messages", "replies"}
 GROUP_TYPES = {"private_group", "private_supergroup", "public_supergroup", "private_channel", "public_channel"}
@@ -51,7 +51,7 @@ class TelegramJson(Parser):
     description = "Telegram Desktop JSON export (one chat, or the whole account with personal_information)"
 
     @classmethod
-    def detect(cls, path: Path, head: str) -> bool:
+    def detect(cls, path: Path, head: str) -> float:
         if not head.lstrip().startswith("{"):
             return False
         return any(marker in head for marker in _MARKERS) and (

@@ -20,11 +20,11 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from core.errors import InputError
-from core.records import Document, DocumentKind
-from ingest.base import ParseContext, Parser, Record
-from ingest.formats.jsonfile import Fields, expect
-from ingest.textio import clean, read_text
+from twin.errors import InputError
+from twin.records import Document, DocumentKind
+from twin.ingest.base import ParseContext, Parser, Record
+from twin.ingest.formats.jsonfile import Fields, expect
+from twin.ingest.textio import clean, read_text
 
 _WRAPPER = re.compile(r"^\s*window\.YTD\.(\w+)\.part\d+\s*=\s*")
 POST_FILES = {"tweets", "tweet"}
@@ -81,7 +81,7 @@ class XArchive(Parser):
     description = "X/Twitter archive data/tweets.js (like.js and other files are recognised and skipped)"
 
     @classmethod
-    def detect(cls, path: Path, head: str) -> bool:
+    def detect(cls, path: Path, head: str) -> float:
         return _WRAPPER.match(head.lstrip("\ufeff")) is not None
 
     def parse(self, path: Path, ctx: ParseContext) -> Iterator[Record]:

@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from core.errors import InputError
-from core.records import ChatKind, Message, MessageKind
-from ingest.base import ParseContext, Parser, Record
-from ingest.formats.chatkit import chat_kind_for, file_chat_name, is_recall_notice, placeholder_kind, split_blocks
-from ingest.textio import clean, read_text
-from ingest.timeparse import from_epoch, parse_local
+from twin.errors import InputError
+from twin.records import ChatKind, Message, MessageKind
+from twin.ingest.base import LIKELY, ParseContext, Parser, Record
+from twin.ingest.formats.chatkit import chat_kind_for, file_chat_name, is_recall_notice, placeholder_kind, split_blocks
+from twin.ingest.textio import clean, read_text
+from twin.ingest.timestamps import from_epoch, parse_local
 
 # type_name -> kind. Names not listed (未知, 游戏相关...) become OTHER.
 PYWXDUMP_KINDS: dict[str, MessageKind] = {
@@ -76,7 +76,7 @@ class PyWxDumpCsv(Parser):
     description = "WeChat, PyWxDump/WeClone CSV (id,MsgSvrID,type_name,is_sender,...)"
 
     @classmethod
-    def detect(cls, path: Path, head: str) -> bool:
+    def detect(cls, path: Path, head: str) -> float:
         first = head.split("\n", 1)[0]
         return "MsgSvrID" in first and "type_name" in first and "is_sender" in first
 
@@ -297,7 +297,7 @@ class WeChatMsgCsv(Parser):
     description = "WeChat, WeChatMsg/MemoTrace v1 CSV (localId,TalkerId,Type,SubType,IsSender,CreateTime,...)"
 
     @classmethod
-    def detect(cls, path: Path, head: str) -> bool:
+    def detect(cls, path: Path, head: str) -> float:
         first = clean(head.split("\n", 1)[0]).strip()
         return first.startswith("localId,TalkerId,Type,SubType,IsSender,CreateTime")
 
@@ -382,7 +382,7 @@ class WeChatMsgCsvV2(Parser):
     description = "WeChat, WeChatMsg/MemoTrace v2 CSV (消息ID,类型,发送人,时间,内容,...; owner from [owner] names)"
 
     @classmethod
-    def detect(cls, path: Path, head: str) -> bool:
+    def detect(cls, path: Path, head: str) -> float:
         first = clean(head.split("\n", 1)[0]).strip()
         return first.startswith("消息ID,类型,发送人,时间,内容")
 
@@ -429,10 +429,12 @@ class WeChatMsgTxt(Parser):
     description = "WeChat, WeChatMsg/MemoTrace TXT ('YYYY-MM-DD HH:MM:SS name' + content blocks)"
 
     @classmethod
-    def detect(cls, path: Path, head: str) -> bool:
+    def detect(cls, path: Path, head: str) -> float:
         lines = [clean(l) for l in head.split("\n")[:40]]
         first = next((l for l in lines if l.strip()), "")
-        return bool(_TXT_HEADER.match(first)) and path.suffix.lower() == ".txt"
+        # QQ's TXT opens with the same 'date time name' line: QQ's parser is surer when it also
+        # finds a QQ number or unpadded hours, so this one only claims LIKELY.
+        return LIKELY if _TXT_HEADER.match(first) and path.suffix.lower() == ".txt" else 0.0
 
     def parse(self, path: Path, ctx: ParseContext) -> Iterator[Record]:
         lines = clean(read_text(path)).replace("\r\n", "\n").replace("\r", "\n").split("\n")

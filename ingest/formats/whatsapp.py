@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from core.errors import InputError
-from core.records import Message, MessageKind
-from ingest.base import ParseContext, Parser, Record
-from ingest.formats.chatkit import chat_kind_for
-from ingest.textio import clean, read_text
+from twin.errors import InputError
+from twin.records import Message, MessageKind
+from twin.ingest.base import ParseContext, Parser, Record
+from twin.ingest.formats.chatkit import chat_kind_for
+from twin.ingest.textio import clean, read_text
 
 _DATE = r"(?P<a>\d{1,4})[./-] ?(?P<b>\d{1,2})[./-] ?(?P<c>\d{1,4})\.?"
 _TIME = r"(?P<h>\d{1,2})[:.](?P<m>\d{2})(?:[:.](?P<s>\d{2}))?"
@@ -110,7 +110,7 @@ class WhatsAppTxt(Parser):
     description = "WhatsApp 'Export chat' TXT (Android 'd/m/y, h:mm - Name: text' and iOS '[d/m/y, h:mm:ss] Name: text')"
 
     @classmethod
-    def detect(cls, path: Path, head: str) -> bool:
+    def detect(cls, path: Path, head: str) -> float:
         lines = [clean(l).strip() for l in head.split("\n")[:10]]
         lines = [l for l in lines if l]
         if not lines or not match_header(lines[0]):

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import importlib
 
-from core.config import TwinConfig
-from core.errors import ConfigError
-from service.backends.base import Backend, Delta, Generation, GenerationParams
+from twin.config import TwinConfig
+from twin.errors import ConfigError
+from twin.service.backends.base import Backend, Delta, Generation, GenerationParams
 
 __all__ = ["Backend", "Delta", "Generation", "GenerationParams", "BACKENDS", "register_backend", "backend_class", "load_backend"]
 
@@ -21,9 +21,9 @@ def register_backend(name: str, target: str) -> None:
     BACKENDS[name] = target
 
 
-register_backend("transformers", "service.backends.hf:TransformersBackend")
-register_backend("openai", "service.backends.openai_compat:OpenAIBackend")
-register_backend("echo", "service.backends.echo:EchoBackend")
+register_backend("transformers", "twin.service.backends.hf:TransformersBackend")
+register_backend("openai", "twin.service.backends.openai_compat:OpenAIBackend")
+register_backend("echo", "twin.service.backends.echo:EchoBackend")
 
 
 def backend_class(name: str) -> type[Backend]:

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from core.config import TwinConfig
-from core.prompt import approx_tokens
+from twin.config import TwinConfig
+from twin.prompt import approx_tokens
 
 
 @dataclass(frozen=True)

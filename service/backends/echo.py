@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-from service.backends.base import Backend, Delta, GenerationParams
+from twin.service.backends.base import Backend, Delta, GenerationParams
 
 
 class EchoBackend(Backend):

@@ -11,9 +11,9 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from core.config import TwinConfig
-from core.errors import ModelError
-from service.backends.base import Backend, Delta, GenerationParams
+from twin.config import TwinConfig
+from twin.errors import ModelError
+from twin.service.backends.base import Backend, Delta, GenerationParams
 
 
 def newest_adapter(folder: Path) -> Path | None:
@@ -57,7 +57,7 @@ class TransformersBackend(Backend):
 
     def __init__(self, config: TwinConfig):
         super().__init__(config)
-        from core.models import load_model_and_tokenizer, resolve_base_model
+        from twin.models import load_model_and_tokenizer, resolve_base_model
 
         self.adapter = choose_adapter(config)
         spec, gguf_file = choose_base(config, self.adapter)

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import httpx
 
-from core.errors import ModelError, UnavailableError
-from service.backends.base import Backend, Delta, GenerationParams
+from twin.errors import ModelError, UnavailableError
+from twin.service.backends.base import Backend, Delta, GenerationParams
 
 
 class OpenAIBackend(Backend):

@@ -15,13 +15,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from core.errors import TwinError
-from service.backends import Delta
-from service.deps import ServiceState, State
-from service.errors import APIError, from_twin_error
-from service.request_log import RequestRecord
-from service.schemas import ChatCompletionRequest, memory_out
-from service.twin import ReplyPlan
+from twin.errors import TwinError
+from twin.service.backends import Delta
+from twin.service.deps import ServiceState, State
+from twin.service.errors import APIError, from_twin_error
+from twin.service.request_log import RequestRecord
+from twin.service.schemas import ChatCompletionRequest, memory_out
+from twin.service.twin import ReplyPlan
 
 router = APIRouter()
 

@@ -6,8 +6,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from core.errors import TwinError
-from service.deps import State
+from twin.errors import TwinError
+from twin.service.deps import State
 
 router = APIRouter()
 

@@ -7,10 +7,10 @@ import time
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from service.deps import State
-from service.errors import APIError
-from service.request_log import RequestRecord
-from service.schemas import MemorySearchRequest, NoteRequest, memory_out
+from twin.service.deps import State
+from twin.service.errors import APIError
+from twin.service.request_log import RequestRecord
+from twin.service.schemas import MemorySearchRequest, NoteRequest, memory_out
 
 router = APIRouter(prefix="/v1/memories")
 

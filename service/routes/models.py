@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.deps import State
+from twin.service.deps import State
 
 router = APIRouter()
 CREATED = 1_700_000_000  # fixed: clients only display it

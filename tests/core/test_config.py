@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from core.config import TwinConfig, load_config
-from core.errors import ConfigError
-from core.init_template import render
+from twin.config import TwinConfig, load_config
+from twin.errors import ConfigError
+from twin.init_template import render
 
 
 def test_init_template_parses_and_fills_owner_and_tz(tmp_path):
@@ -56,7 +56,7 @@ def test_missing_config_says_what_to_do(tmp_path, monkeypatch):
 def test_records_reject_naive_timestamps():
     from datetime import datetime
 
-    from core.records import ChatKind, Message
+    from twin.records import ChatKind, Message
 
     with pytest.raises(ValueError, match="no timezone"):
         Message("wechat", "wechat:1", "wechat:x", "x", ChatKind.PRIVATE, "a", "a", False, datetime(2024, 1, 1), "hi")
@@ -69,12 +69,14 @@ def test_every_module_imports_with_the_base_install():
     import subprocess
     import sys
 
+    import twin
+
     repo = Path(__file__).resolve().parents[2]
-    modules = []
-    for package in ("core", "ingest", "finetune", "retrieval", "service", "eval"):
-        modules.append(package)
-        for info in pkgutil.walk_packages([str(repo / package)], prefix=f"{package}."):
-            modules.append(info.name)
+    modules = ["twin"] + [info.name for info in pkgutil.walk_packages(twin.__path__, prefix="twin.")]
+    for package in ("ingest", "finetune", "retrieval", "service", "eval"):
+        sub = importlib.import_module(f"twin.{package}")
+        modules.append(sub.__name__)
+        modules += [info.name for info in pkgutil.walk_packages(sub.__path__, prefix=f"{sub.__name__}.")]
     code = (
         "import sys, importlib\n"
         f"for m in {modules!r}: importlib.import_module(m)\n"

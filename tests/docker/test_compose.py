@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from core.config import load_config
+from twin.config import load_config
 from tests.service.service_helpers import fake_openai_app, serve
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,11 +46,11 @@ def test_vllm_serves_the_lora_module_the_service_asks_for():
 
 
 def test_compose_settings_answer_through_a_fake_vllm(tmp_path):
-    from ingest.pipeline import ingest_paths
-    from ingest.store import CorpusStore
-    from retrieval.memory import index_corpus
-    from service.app import create_app
-    from service.auth import hash_key
+    from twin.ingest.pipeline import ingest_paths
+    from twin.corpus import CorpusStore
+    from twin.retrieval.memory import index_corpus
+    from twin.service.app import create_app
+    from twin.service.auth import hash_key
 
     twin = tmp_path / "twin"
     twin.mkdir()

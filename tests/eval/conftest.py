@@ -31,7 +31,7 @@ def build_tokenizer():
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from core.models import CHATML_TEMPLATE
+    from twin.models import CHATML_TEMPLATE
 
     core = Tokenizer(models.BPE())
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -75,8 +75,8 @@ def tiny_model_dirs(tmp_path_factory) -> tuple[Path, Path]:
 
 def write_corpus(path: Path) -> list[str]:
     """The CHAT above as one WeChat-like private chat; returns the messages' source ids."""
-    from core.records import ChatKind, Message
-    from ingest.store import CorpusStore
+    from twin.records import ChatKind, Message
+    from twin.corpus import CorpusStore
 
     start = datetime(2024, 5, 4, 20, 0, tzinfo=TZ)
     messages = [
@@ -100,8 +100,8 @@ TINY_SETTINGS = {
 def tiny_twin(twin_dir, tiny_model_dirs, monkeypatch):
     """A twin folder with corpus, memory store, holdout dataset and adapter; base = the tiny model.
     Settings go through TWIN_* variables, so the CLI run inside the test sees them too."""
-    from core.config import load_config
-    from retrieval.memory import index_corpus
+    from twin.config import load_config
+    from twin.retrieval.memory import index_corpus
 
     base, adapter = tiny_model_dirs
     for key, value in {**TINY_SETTINGS, "TWIN_TRAIN__BASE_MODEL": str(base)}.items():

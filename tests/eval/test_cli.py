@@ -4,10 +4,10 @@ import json
 
 from typer.testing import CliRunner
 
-from core.cli import build_app
-from core.config import load_config
-from eval.questions import load_questions
-from eval.recall import locomo_recall
+from twin.cli import build_app
+from twin.config import load_config
+from twin.eval.questions import load_questions
+from twin.eval.recall import locomo_recall
 from tests.conftest import LOCOMO
 from tests.eval.conftest import FIXTURES
 

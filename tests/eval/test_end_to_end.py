@@ -5,7 +5,7 @@ import json
 
 from typer.testing import CliRunner
 
-from core.cli import build_app
+from twin.cli import build_app
 from tests.eval.conftest import FIXTURES
 
 runner = CliRunner()

@@ -2,12 +2,12 @@
 
 import math
 
-from core.config import TwinConfig
-from core.records import Memory, MemoryHit
-from eval.chat import ChatModel, EchoChatModel
-from eval.judge import AnswerJudge, StyleJudge
-from eval.qa import run_ablation, run_qa
-from eval.questions import Question
+from twin.config import TwinConfig
+from twin.records import Memory, MemoryHit
+from twin.eval.chat import ChatModel, EchoChatModel
+from twin.eval.judge import AnswerJudge, StyleJudge
+from twin.eval.qa import run_ablation, run_qa
+from twin.eval.questions import Question
 
 
 class ScriptedModel(ChatModel):

@@ -6,11 +6,11 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from core.cli import build_app
-from core.config import TwinConfig
-from eval.chat import ChatModel, EchoChatModel
-from eval.locomo_qa import locomo_ablation, pick_questions
-from eval.questions import Question
+from twin.cli import build_app
+from twin.config import TwinConfig
+from twin.eval.chat import ChatModel, EchoChatModel
+from twin.eval.locomo_qa import locomo_ablation, pick_questions
+from twin.eval.questions import Question
 from tests.conftest import LOCOMO
 
 pytestmark = pytest.mark.skipif(not LOCOMO.is_file(), reason="needs ../shared/data/locomo/locomo10.json")

@@ -4,8 +4,8 @@ import math
 
 import torch
 
-from eval.chat import render_chat
-from eval.perplexity import reply_perplexity
+from twin.eval.chat import render_chat
+from twin.eval.perplexity import reply_perplexity
 from tests.eval.conftest import build_tokenizer
 
 

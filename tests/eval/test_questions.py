@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from core.errors import InputError
-from eval.questions import Question, category_kind, load_locomo_questions, load_questions, write_questions
+from twin.errors import InputError
+from twin.eval.questions import Question, category_kind, load_locomo_questions, load_questions, write_questions
 from tests.conftest import LOCOMO
 from tests.eval.conftest import FIXTURES
 

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from eval.scoring import normalize, says_no_information, score_answer, token_f1, tokens
-from core.stem import stem
+from twin.eval.scoring import normalize, says_no_information, score_answer, token_f1, tokens
+from twin.stem import stem
 
 # Examples from Porter (1980), one or two per step of the algorithm.
 PORTER_CASES = {

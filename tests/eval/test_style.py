@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from eval.style import compare_styles, emoji_count, reply_features, total_variation, wasserstein_1d
+from twin.eval.style import compare_styles, emoji_count, reply_features, total_variation, wasserstein_1d
 
 
 def test_emoji_counts_bracket_stickers_and_unicode_emoji():

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from tests.finetune.tiny import fixture_corpus
 
-from core.config import TwinConfig
-from core.prompt import system_prompt
-from core.records import ChatKind, Document, DocumentKind, Message, MessageKind
-from finetune.dataset import assign_splits, build_dataset, load_split, read_split
-from finetune.render import IGNORE_INDEX, render_with_mask, supervised_text
-from finetune.samples import document_sample, group_stretches, session_samples, windows
-from finetune.sessions import MessageFilter, build_sessions, merge_turns
-from ingest.store import CorpusStore
+from twin.config import TwinConfig
+from twin.prompt import system_prompt
+from twin.records import ChatKind, Document, DocumentKind, Message, MessageKind
+from twin.finetune.dataset import assign_splits, build_dataset, load_split, read_split
+from twin.finetune.render import IGNORE_INDEX, render_with_mask, supervised_text
+from twin.finetune.samples import document_sample, group_stretches, session_samples, windows
+from twin.finetune.sessions import MessageFilter, build_sessions, merge_turns
+from twin.corpus import CorpusStore
 
 TZ = timezone(timedelta(hours=8))
 T0 = datetime(2024, 10, 4, 12, 0, tzinfo=TZ)
@@ -188,7 +188,7 @@ def test_build_on_fixture_counts_every_filter_and_writes_all_exports(tmp_path):
 
 
 def test_missing_or_empty_corpus_is_a_clear_error(tmp_path):
-    from core.errors import StoreError
+    from twin.errors import StoreError
 
     cfg = TwinConfig(root=tmp_path, dataset={"tokenizer": "approx"})
     with pytest.raises(StoreError, match="no corpus yet"):

@@ -7,8 +7,8 @@ import json
 import pytest
 from tests.finetune.tiny import build_tokenizer, save_tiny_base
 
-from core.errors import ModelError
-from core.models import (
+from twin.errors import ModelError
+from twin.models import (
     CHATML_TEMPLATE,
     SMOLLM2_GGUF,
     base_fingerprint,

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from core.config import TwinConfig
-from core.errors import ConfigError, ModelError, StoreError
-from finetune.config import apply_overrides
-from finetune.dataset import build_dataset
+from twin.config import TwinConfig
+from twin.errors import ConfigError, ModelError, StoreError
+from twin.finetune.config import apply_overrides
+from twin.finetune.dataset import build_dataset
 from tests.finetune.tiny import fixture_corpus
 
 EXPECTED_FILES = {
@@ -35,7 +35,7 @@ def make_twin(root: Path, base: Path) -> TwinConfig:
 
 @pytest.fixture(scope="module")
 def trained(tiny_base, tmp_path_factory):
-    from finetune.train import train
+    from twin.finetune.train import train
 
     root = tmp_path_factory.mktemp("twin")
     cfg = make_twin(root, tiny_base)
@@ -78,7 +78,7 @@ def test_adapter_folder_describes_itself(trained):
     assert manifest["base_model"]["location"] == cfg.train.base_model
     assert manifest["base_model"]["fingerprint"]["hidden_size"] == 32
     dataset_manifest = cfg.path("datasets") / "style" / "manifest.json"
-    from core.manifest import file_sha256
+    from twin.manifest import file_sha256
 
     assert manifest["dataset"]["manifest_sha256"] == file_sha256(dataset_manifest)
     assert manifest["train_config"]["lora_rank"] == 8
@@ -94,8 +94,8 @@ def test_reload_and_merge_give_the_same_logits(trained, tmp_path):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from core.models import load_model_and_tokenizer, resolve_base_model
-    from finetune.merge import merge_adapter
+    from twin.models import load_model_and_tokenizer, resolve_base_model
+    from twin.finetune.merge import merge_adapter
 
     cfg, result = trained
     model, tokenizer = load_model_and_tokenizer(resolve_base_model(cfg.train.base_model), adapter=result.folder, device="cpu")
@@ -111,7 +111,7 @@ def test_reload_and_merge_give_the_same_logits(trained, tmp_path):
 
 
 def test_clear_errors(tiny_base, tmp_path):
-    from finetune.train import train
+    from twin.finetune.train import train
 
     with pytest.raises(ConfigError, match="--lora-rank"):
         apply_overrides(TwinConfig().train, {"lora_rank": 0})

@@ -7,7 +7,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from core.records import ChatKind, Document, DocumentKind, Message, MessageKind
+from twin.records import ChatKind, Document, DocumentKind, Message, MessageKind
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "finetune" / "chats.json"
 TZ = timezone(timedelta(hours=8))
@@ -35,7 +35,7 @@ def build_tokenizer(with_template: bool = True):
         tokenizer_object=core, pad_token="<pad>", eos_token="<|im_end|>", bos_token="<|im_start|>"
     )
     if with_template:
-        from core.models import CHATML_TEMPLATE
+        from twin.models import CHATML_TEMPLATE
 
         tokenizer.chat_template = CHATML_TEMPLATE
     return tokenizer
@@ -64,7 +64,7 @@ def save_tiny_base(folder: Path, hidden: int = 32, with_template: bool = True) -
 
 def fixture_corpus(path: Path) -> None:
     """The hand-written chats (and one article) of tests/fixtures/finetune/chats.json, as a corpus."""
-    from ingest.store import CorpusStore
+    from twin.corpus import CorpusStore
 
     rows = json.loads(FIXTURE.read_text(encoding="utf-8"))["messages"]
     with CorpusStore(path) as store, store.transaction():

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 from bench.synthetic import write_pywxdump_csv
-from core.init_template import render
-from ingest.store import CorpusStore
+from twin.init_template import render
+from twin.corpus import CorpusStore
 
-TWIN = [sys.executable, "-c", "from core.cli import main; main()"]
+TWIN = [sys.executable, "-c", "from twin.cli import main; main()"]
 
 
 def make_twin(folder: Path) -> Path:

@@ -10,10 +10,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.config import TwinConfig
-from ingest import registry
-from ingest.pipeline import ingest_paths
-from ingest.store import CorpusStore
+from twin.config import TwinConfig
+from twin.ingest import registry
+from twin.ingest.pipeline import ingest_paths
+from twin.corpus import CorpusStore
 from tests.conftest import FORMATS
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "ingest"
@@ -87,6 +87,6 @@ def test_mutated_inputs_only_raise_typed_errors_and_keep_corpus_consistent(case)
 
 
 def test_every_registered_format_is_importable():
-    for name in registry.FORMATS:
+    for name in registry.formats():
         parser = registry.get_parser(name)
         assert parser.name == name and parser.description

@@ -1,7 +1,7 @@
 import pytest
 
-from core.config import PiiConfig
-from ingest.pii import Scrubber, iban_ok, id_card_ok, luhn_ok
+from twin.config import PiiConfig
+from twin.ingest.pii import Scrubber, iban_ok, id_card_ok, luhn_ok
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from core.cli import build_app
-from core.config import load_config
-from core.errors import InputError
-from core.records import ChatKind, MessageKind
-from ingest.pipeline import ingest_paths
-from ingest.store import CorpusStore
+from twin.cli import build_app
+from twin.config import load_config
+from twin.errors import InputError
+from twin.records import ChatKind, MessageKind
+from twin.ingest.pipeline import ingest_paths
+from twin.corpus import CorpusStore
 from tests.conftest import FORMATS
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "ingest" / "wechat" / "pywxdump_sample.csv"
@@ -159,8 +159,8 @@ def test_cli_exits_non_zero_only_when_nothing_could_be_ingested(tmp_path, monkey
 
 def test_parse_worker_gives_the_same_corpus_and_errors(tmp_path, monkeypatch):
     """Big files are parsed in a forked worker process; results and errors must not change."""
-    import ingest.pipeline as pipeline
-    from core.config import TwinConfig
+    import twin.ingest.pipeline as pipeline
+    from twin.config import TwinConfig
 
     def run(folder, worker: bool, *paths):
         monkeypatch.setattr(pipeline, "WORKER_MIN_BYTES", 0 if worker else 1 << 40)

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from eval.recall import load_chat_fixture
-from retrieval.chunking import chat_memories
-from retrieval.embedders import load_embedder
-from retrieval.lexical import LexicalEncoder
-from retrieval.store import StoreMeta
+from twin.eval.recall import load_chat_fixture
+from twin.retrieval.chunking import chat_memories
+from twin.retrieval.embedders import load_embedder
+from twin.retrieval.lexical import LexicalEncoder
+from twin.retrieval.store import StoreMeta
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "retrieval"
 PERSONA = FIXTURES / "bilingual_persona.json"
@@ -30,10 +30,10 @@ def persona_memories(persona):
 def make_store(kind: str, folder: Path, meta: StoreMeta, create: bool = True):
     """The two MemoryStore implementations the contract runs on."""
     if kind == "edge":
-        from retrieval.edge_store import EdgeStore
+        from twin.retrieval.edge_store import EdgeStore
 
         return EdgeStore(folder, meta, create=create)
-    from retrieval.client_store import ClientStore
+    from twin.retrieval.client_store import ClientStore
 
     return ClientStore(meta, "memories", path=folder, create=create)
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from core.errors import ConfigError
-from core.locomo import load_locomo, normalise_dia_ids, parse_session_time
-from eval.recall import QuestionResult, Retrieved, score
-from retrieval.chunking import chat_memories, document_memories, estimate_tokens
-from retrieval.embedders import EMBEDDERS, Embedder, HashEmbedder, load_embedder
-from retrieval.lexical import LexicalEncoder, cjk_tokens
-from retrieval.timeparse import parse_time_range
+from twin.errors import ConfigError
+from twin.eval.locomo import load_locomo, normalise_dia_ids, parse_session_time
+from twin.eval.recall import QuestionResult, Retrieved, score
+from twin.retrieval.chunking import chat_memories, document_memories, estimate_tokens
+from twin.retrieval.embedders import EMBEDDERS, Embedder, HashEmbedder, load_embedder
+from twin.retrieval.lexical import LexicalEncoder, cjk_tokens
+from twin.retrieval.time_phrases import parse_time_range
 
 CST = timezone(timedelta(hours=8))
 LOCOMO = Path(__file__).resolve().parents[3] / "shared" / "data" / "locomo" / "locomo10.json"
@@ -37,7 +37,7 @@ def test_chat_memories_window_skip_non_text_and_carry_names(persona):
 
 
 def test_document_memories_keep_title_date_and_size():
-    from core.records import Document, DocumentKind
+    from twin.records import Document, DocumentKind
 
     text = "# Intro\n\n" + "First paragraph. " * 10 + "\n\n# Travel\n\n" + "我们去了杭州。" * 80
     doc = Document("doc", "doc:trip.md", DocumentKind.ARTICLE, "Trip", text, date=datetime(2024, 5, 1, tzinfo=CST))
@@ -78,7 +78,7 @@ def test_no_time_phrase_means_none():
 
 
 def test_embedder_registry_is_lazy_and_typed():
-    assert EMBEDDERS["hash"] == "retrieval.embedders:HashEmbedder"
+    assert EMBEDDERS["hash"] == "twin.retrieval.embedders:HashEmbedder"
     embedder = load_embedder("hash:32")
     assert isinstance(embedder, HashEmbedder) and isinstance(embedder, Embedder) and embedder.id == "hash:32"
     vectors = embedder.embed_documents(["香山 hiking", "香山 hiking", "camera"])
@@ -123,7 +123,7 @@ def test_recall_scoring_all_any_and_budget():
 
 
 def _write_twin(tmp_path: Path, persona) -> Path:
-    from ingest.store import CorpusStore
+    from twin.corpus import CorpusStore
 
     (tmp_path / "twin.toml").write_text('[memory]\nembedder = "hash:64"\n', encoding="utf-8")
     with CorpusStore(tmp_path / ".twin" / "corpus.sqlite") as corpus, corpus.transaction():
@@ -132,7 +132,7 @@ def _write_twin(tmp_path: Path, persona) -> Path:
 
 
 def test_cli_index_search_stats(tmp_path, persona):
-    from core.cli import build_app
+    from twin.cli import build_app
 
     config = _write_twin(tmp_path, persona)
     runner, app = CliRunner(), build_app()
@@ -153,9 +153,9 @@ def test_cli_index_search_stats(tmp_path, persona):
 
 
 def test_langchain_retriever(tmp_path, persona):
-    from core.config import load_config
-    from retrieval.langchain import MemoryRetriever
-    from retrieval.memory import MemoryIndex, index_corpus
+    from twin.config import load_config
+    from twin.retrieval.langchain import MemoryRetriever
+    from twin.retrieval.memory import MemoryIndex, index_corpus
 
     config = load_config(_write_twin(tmp_path, persona))
     index_corpus(config, progress=False)
@@ -171,8 +171,8 @@ def test_server_transport_failures_become_unavailable_errors():
     import httpx
     from qdrant_client.http.exceptions import ResponseHandlingException
 
-    from core.errors import UnavailableError
-    from retrieval.client_store import unavailable_from
+    from twin.errors import UnavailableError
+    from twin.retrieval.client_store import unavailable_from
 
     where = "http://qdrant:6333 collection 'twin_memories'"
     down = unavailable_from(httpx.ConnectError("connection refused"), where)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import EmbedderMismatchError, StoreError
-from retrieval.memory import MemoryIndex, build_store, store_meta
-from retrieval.search import FusionParams
-from retrieval.store import MemoryFilter, StoreMeta
+from twin.errors import EmbedderMismatchError, StoreError
+from twin.retrieval.memory import MemoryIndex, build_store, store_meta
+from twin.retrieval.search import FusionParams
+from twin.retrieval.store import MemoryFilter, StoreMeta
 
 from .conftest import PERSONA, make_store
 
@@ -106,11 +106,11 @@ def test_persists_across_reopen(tmp_path, store_kind, hash_embedder, lexical, pe
 KILLED_RUN = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {repo!r})
-    from eval.recall import load_chat_fixture
-    from retrieval.chunking import chat_memories
-    from retrieval.embedders import load_embedder
-    from retrieval.lexical import LexicalEncoder
-    from retrieval.memory import build_store, store_meta
+    from twin.eval.recall import load_chat_fixture
+    from twin.retrieval.chunking import chat_memories
+    from twin.retrieval.embedders import load_embedder
+    from twin.retrieval.lexical import LexicalEncoder
+    from twin.retrieval.memory import build_store, store_meta
     from tests.retrieval.conftest import make_store
     messages, _ = load_chat_fixture({persona!r})
     memories = list(chat_memories(messages, turns=2, overlap=1, gap_minutes=60))
@@ -125,7 +125,7 @@ KILLED_RUN = textwrap.dedent("""
 
 
 def test_sigkill_during_indexing_then_rerun_matches_clean_run(tmp_path, store_kind, hash_embedder, lexical, persona):
-    from retrieval.chunking import chat_memories
+    from twin.retrieval.chunking import chat_memories
 
     memories = list(chat_memories(persona[0], turns=2, overlap=1, gap_minutes=60))
     folder = tmp_path / "killed"

@@ -15,8 +15,8 @@ from service_helpers import ingest_fixtures, serve, write_twin  # noqa: E402
 @pytest.fixture(scope="module")
 def indexed_twin(tmp_path_factory):
     """A twin folder with corpus and memory store built from the fixtures; returns its config."""
-    from core.config import load_config
-    from retrieval.memory import index_corpus
+    from twin.config import load_config
+    from twin.retrieval.memory import index_corpus
 
     config = load_config(write_twin(tmp_path_factory.mktemp("twin")))
     ingest_fixtures(config)
@@ -28,7 +28,7 @@ def indexed_twin(tmp_path_factory):
 @pytest.fixture(scope="module")
 def echo_server(indexed_twin):
     """The twin served with the echo backend; yields (base_url, app)."""
-    from service.app import create_app
+    from twin.service.app import create_app
 
     app = create_app(indexed_twin)
     with serve(app) as url:

@@ -39,7 +39,7 @@ api_key_hashes = ["{key_hash}"]
 
 
 def write_twin(folder: Path, extra: str = "") -> Path:
-    from service.auth import hash_key
+    from twin.service.auth import hash_key
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "twin.toml").write_text(TWIN_TOML.format(key_hash=hash_key(API_KEY)) + extra, encoding="utf-8")
@@ -47,8 +47,8 @@ def write_twin(folder: Path, extra: str = "") -> Path:
 
 
 def ingest_fixtures(config) -> None:
-    from ingest.pipeline import ingest_paths
-    from ingest.store import CorpusStore
+    from twin.ingest.pipeline import ingest_paths
+    from twin.corpus import CorpusStore
 
     with CorpusStore(config.path("corpus")) as store:
         reports = ingest_paths([FIXTURES / "telegram_chat.json", FIXTURES / "tweets.js"], config, store)

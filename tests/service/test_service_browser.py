@@ -34,8 +34,8 @@ def test_chat_page_streams_reply_and_shows_memories(indexed_twin, tmp_path):
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from service.app import create_app
-    from service.backends.echo import EchoBackend
+    from twin.service.app import create_app
+    from twin.service.backends.echo import EchoBackend
 
     config = indexed_twin.model_copy(deep=True)
     config.paths.request_log = tmp_path / "requests.sqlite"

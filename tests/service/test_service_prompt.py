@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from core.config import PersonaConfig, ServiceConfig, TwinConfig
-from core.errors import ConfigError
-from core.prompt import (PromptTooLongError, approx_tokens, build_chat_messages, render_memories,
+from twin.config import PersonaConfig, ServiceConfig, TwinConfig
+from twin.errors import ConfigError
+from twin.prompt import (PromptTooLongError, approx_tokens, build_chat_messages, render_memories,
                          system_prompt)
-from core.records import Memory, MemoryHit
+from twin.records import Memory, MemoryHit
 
 
 def hit(text: str, day: int, score: float = 1.0, kind: str = "chat") -> MemoryHit:
@@ -77,7 +77,7 @@ def test_writer_task_and_cjk_token_estimate():
 
 
 def test_auth_policy():
-    from service.auth import auth_required, check_key, hash_key
+    from twin.service.auth import auth_required, check_key, hash_key
 
     assert auth_required(ServiceConfig(api_key_hashes=[hash_key("k" * 20)]))
     assert not auth_required(ServiceConfig(allow_no_auth=True))
@@ -92,8 +92,8 @@ def test_auth_policy():
 
 
 def test_stop_strings_cut_across_pieces():
-    from service.backends import GenerationParams
-    from service.backends.echo import EchoBackend
+    from twin.service.backends import GenerationParams
+    from twin.service.backends.echo import EchoBackend
 
     backend = EchoBackend(TwinConfig())
     params = GenerationParams(max_tokens=50, stop=("STOP here",))
@@ -107,11 +107,11 @@ def test_backend_registry_is_lazy_and_checked():
     import subprocess
     import sys
 
-    from service.backends import BACKENDS, Backend, backend_class
+    from twin.service.backends import BACKENDS, Backend, backend_class
 
     assert set(BACKENDS) >= {"transformers", "openai", "echo"}
     probe = ("import sys, service.app, service.backends; "
-             "print(sorted(m for m in ('torch', 'transformers', 'service.backends.hf', 'qdrant_client') if m in sys.modules))")
+             "print(sorted(m for m in ('torch', 'transformers', 'twin.service.backends.hf', 'qdrant_client') if m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "[]"
     assert issubclass(backend_class("echo"), Backend)
     with pytest.raises(ConfigError, match="unknown backend"):
@@ -121,8 +121,8 @@ def test_backend_registry_is_lazy_and_checked():
 def test_cli_hash_key_and_serve_refuses_keyless_public_bind(twin_dir):
     from typer.testing import CliRunner
 
-    from core.cli import build_app
-    from service.auth import hash_key
+    from twin.cli import build_app
+    from twin.service.auth import hash_key
 
     runner = CliRunner()
     app = build_app()

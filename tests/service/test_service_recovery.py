@@ -15,7 +15,7 @@ QUESTION = [{"role": "user", "content": "How was the hike at Yellow Mountain?"}]
 
 
 def test_model_server_down_then_back(indexed_twin, tmp_path):
-    from service.app import create_app
+    from twin.service.app import create_app
 
     upstream_port = free_port()
     config = indexed_twin.model_copy(deep=True)
@@ -54,9 +54,9 @@ def test_model_server_down_then_back(indexed_twin, tmp_path):
 
 def test_memory_store_missing_then_indexed(tmp_path):
     """Started before `twin memory index`: 503 naming the fix, then answers once the store exists."""
-    from core.config import load_config
-    from retrieval.memory import index_corpus
-    from service.app import create_app
+    from twin.config import load_config
+    from twin.retrieval.memory import index_corpus
+    from twin.service.app import create_app
 
     config = load_config(write_twin(tmp_path / "twin"))
     ingest_fixtures(config)
@@ -75,7 +75,7 @@ def test_qdrant_server_down_then_working_store(indexed_twin, tmp_path):
     """memory.qdrant_url pointing at a port with nothing: 503 naming the server. The same running
     service answers once a working store is in place (here: the embedded store, built by
     `index_corpus`, put where the config points once the server setting is removed)."""
-    from service.app import create_app
+    from twin.service.app import create_app
 
     config = indexed_twin.model_copy(deep=True)
     dead = f"http://127.0.0.1:{free_port()}"

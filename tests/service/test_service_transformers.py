@@ -46,7 +46,7 @@ def make_adapter(base_dir, run_dir):
 def test_transformers_backend_serves_newest_adapter(indexed_twin, tmp_path):
     from peft import PeftModel
 
-    from service.app import create_app
+    from twin.service.app import create_app
 
     base_dir = tmp_path / "base"
     make_tiny_base(base_dir)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from core.config import OwnerConfig
-from ingest import registry
-from ingest.base import ParseContext
-from ingest.owner import OwnerResolver
+from twin.config import OwnerConfig
+from twin.ingest import registry
+from twin.ingest.base import ParseContext
+from twin.ingest.owner import OwnerResolver
 
 
 def run_parser(path: Path, *, ids=(), names=(), tz: str = "UTC", fmt: str | None = None, date_order: str = "auto"):

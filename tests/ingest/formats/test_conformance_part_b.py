@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest import registry
+from twin.ingest import registry
 from tests.conftest import FORMATS
 from tests.ingest.formats.run_parser import run_parser
 
@@ -48,7 +48,7 @@ def other_samples() -> list[Path]:
 
 @pytest.mark.parametrize("path", other_samples(), ids=lambda p: p.name)
 def test_other_formats_not_claimed(path):
-    from ingest.textio import head
+    from twin.ingest.textio import head
 
     text = head(path)
     claimed = [name for name in OURS if registry.get_parser(name).detect(path, text)]
@@ -56,7 +56,7 @@ def test_other_formats_not_claimed(path):
 
 
 def test_linkedin_comments_are_not_taken_for_shares():
-    from ingest.textio import head
+    from twin.ingest.textio import head
 
     comments = FORMATS / "linkedin_export" / "sanand0__Comments_excerpt.csv"
     assert not registry.get_parser("linkedin-shares").detect(comments, head(comments))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import InputError
-from core.records import ChatKind, MessageKind
+from twin.errors import InputError
+from twin.records import ChatKind, MessageKind
 from tests.conftest import FORMATS
 from tests.ingest.formats.run_parser import run_parser
 

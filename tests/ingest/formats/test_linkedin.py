@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import InputError
-from core.records import DocumentKind
-from ingest.formats.linkedin import unquote_lines
+from twin.errors import InputError
+from twin.records import DocumentKind
+from twin.ingest.formats.linkedin import unquote_lines
 from tests.conftest import FORMATS
 from tests.ingest.formats.run_parser import run_parser
 

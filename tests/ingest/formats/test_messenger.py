@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import InputError
-from core.records import ChatKind, MessageKind
-from ingest.formats.messenger import fix_mojibake
+from twin.errors import InputError
+from twin.records import ChatKind, MessageKind
+from twin.ingest.formats.messenger import fix_mojibake
 from tests.conftest import FORMATS
 from tests.ingest.formats.run_parser import run_parser
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import InputError
-from core.records import ChatKind, MessageKind
-from ingest.formats.qq import QQChatExporterJson, QQTxt, split_sender
-from ingest.formats.wechat import WeChatMsgTxt
-from ingest.textio import head
+from twin.errors import InputError
+from twin.records import ChatKind, MessageKind
+from twin.ingest.formats.qq import QQChatExporterJson, QQTxt, split_sender
+from twin.ingest.formats.wechat import WeChatMsgTxt
+from twin.ingest.textio import head
 from tests.conftest import FORMATS
 from tests.ingest.formats.run_parser import run_parser
 

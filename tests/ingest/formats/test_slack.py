@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import InputError
-from core.records import ChatKind, MessageKind
-from ingest import registry
+from twin.errors import InputError
+from twin.records import ChatKind, MessageKind
+from twin.ingest import registry
 from tests.conftest import FORMATS
 from tests.ingest.formats.run_parser import run_parser
 
@@ -104,6 +104,6 @@ def test_plain_zip_is_not_a_slack_export(tmp_path):
     other = tmp_path / "photos.zip"
     with zipfile.ZipFile(other, "w") as archive:
         archive.writestr("a.json", "{}")
-    from ingest.formats.slack import SlackExport
+    from twin.ingest.formats.slack import SlackExport
 
     assert not SlackExport.detect(other, "")

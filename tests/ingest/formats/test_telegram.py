@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import InputError
-from core.records import ChatKind, MessageKind
-from ingest.formats.telegram import TelegramJson
-from ingest.textio import head
+from twin.errors import InputError
+from twin.records import ChatKind, MessageKind
+from twin.ingest.formats.telegram import TelegramJson
+from twin.ingest.textio import head
 from tests.conftest import FORMATS
 from tests.ingest.formats.run_parser import run_parser
 

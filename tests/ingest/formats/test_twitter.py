@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import InputError
-from core.records import DocumentKind
-from ingest.formats.twitter import created_at
+from twin.errors import InputError
+from twin.records import DocumentKind
+from twin.ingest.formats.twitter import created_at
 from tests.conftest import FORMATS
 from tests.ingest.formats.run_parser import run_parser
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import InputError
-from core.records import ChatKind, MessageKind
-from ingest.formats.qq import QQTxt
-from ingest.formats.wechat import WeChatMsgCsv, WeChatMsgCsvV2, WeChatMsgTxt
-from ingest.textio import head
+from twin.errors import InputError
+from twin.records import ChatKind, MessageKind
+from twin.ingest.formats.qq import QQTxt
+from twin.ingest.formats.wechat import WeChatMsgCsv, WeChatMsgCsvV2, WeChatMsgTxt
+from twin.ingest.textio import head
 from tests.conftest import FORMATS
 from tests.ingest.formats.run_parser import run_parser
 

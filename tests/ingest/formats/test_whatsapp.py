@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import InputError
-from core.records import ChatKind, MessageKind
-from ingest.formats.whatsapp import WhatsAppTxt, chat_name
-from ingest.textio import head
+from twin.errors import InputError
+from twin.records import ChatKind, MessageKind
+from twin.ingest.formats.whatsapp import WhatsAppTxt, chat_name
+from twin.ingest.textio import head
 from tests.conftest import FORMATS
 from tests.ingest.formats.run_parser import run_parser
 

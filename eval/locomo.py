@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from core.errors import InputError
-from core.records import ChatKind, Message
+from twin.errors import InputError
+from twin.records import ChatKind, Message
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
 _DIA = re.compile(r"D\s*:?\s*(\d+)\s*:\s*(\d+)")

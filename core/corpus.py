@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from core.errors import StoreError
-from core.records import ChatKind, Document, DocumentKind, Message, MessageKind, message_id
+from twin.errors import StoreError
+from twin.records import ChatKind, Document, DocumentKind, Message, MessageKind, message_id
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (   -- rowid table: rows append in order, only the id index is random
