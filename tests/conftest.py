@@ -1,8 +1,15 @@
-"""Shared test helpers: paths to the shared samples and a fresh twin folder per test."""
+"""Shared test helpers: paths to the shared samples, markers for what a bare clone lacks, and a
+fresh twin folder per test.
+
+A user's clone has no ../shared beside it and maybe no Chromium: tests that need them are marked
+`needs_shared(...)` / `needs_binary(...)` and skip with a one-line reason. CI has everything and
+sets TWIN_REQUIRE_ALL=1, which turns every skip into a failure, so nothing is silently left out.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,6 +21,32 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 FORMATS = SHARED / "data" / "formats"
 LOCOMO = SHARED / "data" / "locomo" / "locomo10.json"
+REQUIRE_ALL = os.environ.get("TWIN_REQUIRE_ALL", "") not in ("", "0")
+
+
+def needs_shared(path: Path = SHARED) -> pytest.MarkDecorator:
+    """Skip unless `path` (under ../shared) exists; a failure under TWIN_REQUIRE_ALL=1."""
+    return pytest.mark.skipif(not path.exists(), reason=f"needs {path.relative_to(REPO.parent)} (../shared beside the clone)")
+
+
+def needs_binary(*names: str) -> pytest.MarkDecorator:
+    missing = [n for n in names if shutil.which(n) is None and not Path(n).is_file()]
+    return pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)} (e.g. apt-get install chromium chromium-driver docker-compose)")
+
+
+def shared_files(folder: Path, pattern: str = "*") -> list[Path]:
+    """Files under a ../shared folder for parametrising; empty (so the test skips) when it is absent."""
+    return sorted(p for p in folder.rglob(pattern) if p.is_file()) if folder.is_dir() else []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_ALL and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.longrepr = f"skipped under TWIN_REQUIRE_ALL=1 (CI runs everything): {reason}"
 
 
 @pytest.fixture
