@@ -28,9 +28,10 @@ def ingest(
     from twin.corpus import CorpusStore
 
     if list_formats:
+        # The listing is this command's output (stdout, so it can be piped); plugins name their package.
         for name, entry in registry.formats().items():
             origin = "" if entry.origin == "built-in" else f"  [{entry.origin}]"
-            console.print(f"{name:28} {registry.get_parser(name).description}{origin}", markup=False, highlight=False, soft_wrap=True)
+            typer.echo(f"{name:28} {registry.get_parser(name).description}{origin}")
         return
     if not paths:
         raise typer.BadParameter("give at least one PATH")
