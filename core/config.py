@@ -86,6 +86,8 @@ class PersonaConfig(Section):
     )
     disclose_ai: bool = Field(False, description="the first reply of a conversation says it is an AI twin")
     disclosure: str = Field("(This is {name}'s AI twin, not {name} in person.)", description="the disclosure line")
+    disclosure_zh: str = Field("（这是{name}的 AI 分身，不是{name}本人。）",
+                               description="the disclosure line when the conversation is in Chinese")
 
 
 class SessionsConfig(Section):

@@ -7,7 +7,7 @@ adapter is trained on exactly the text it will later be prompted with.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -21,8 +21,30 @@ def system_prompt(persona: PersonaConfig) -> str:
     return " ".join(text.split())  # collapse the gaps an empty {description} leaves
 
 
-def disclosure(persona: PersonaConfig) -> str:
-    return persona.disclosure.format(name=persona.name)
+def disclosure(persona: PersonaConfig, language: str = "en") -> str:
+    """The AI disclosure line in the conversation's language ('zh' or anything else for English)."""
+    template = persona.disclosure_zh if language == "zh" else persona.disclosure
+    return template.format(name=persona.name)
+
+
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
+
+
+def conversation_language(texts: Iterable[str]) -> str:
+    """'zh' when Chinese characters are at least as many as Latin words in `texts`, else 'en'.
+
+    A character is the unit of Chinese as a word is of English, so "我在学 Python" counts as Chinese
+    and "ok 好" too: a Chinese reader understands the Chinese line, an English reader may not."""
+    han = latin = 0
+    for text in texts:
+        han += sum(1 for ch in text if _is_han(ch))
+        latin += len(_LATIN_WORD.findall(text))
+    return "zh" if han and han >= latin else "en"
+
+
+def _is_han(ch: str) -> bool:
+    code = ord(ch)
+    return 0x3400 <= code <= 0x4DBF or 0x4E00 <= code <= 0x9FFF or 0xF900 <= code <= 0xFAFF
 
 
 # --- Serving: persona + retrieved memories + conversation, cut to a token budget -------------

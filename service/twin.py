@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from twin.config import TwinConfig
-from twin.prompt import build_chat_messages, disclosure
+from twin.prompt import build_chat_messages, conversation_language, disclosure
 from twin.records import MemoryHit
 from twin.service.backends import Backend, GenerationParams
 from twin.service.errors import APIError
@@ -83,12 +83,13 @@ class Twin:
         )
         first_reply = not any(turn["role"] == "assistant" for turn in history)
         persona = self.config.persona
+        language = conversation_language(t["content"] for t in history if t["role"] == "user")
         return ReplyPlan(
             mode=mode,
             messages=prompt.messages,
             memories=prompt.memories,
             params=params,
-            prefix=disclosure(persona) + "\n\n" if persona.disclose_ai and first_reply else "",
+            prefix=disclosure(persona, language) + "\n\n" if persona.disclose_ai and first_reply else "",
             dropped_turns=prompt.dropped_turns,
             prompt_tokens=prompt.prompt_tokens,
             timings={"retrieval": (retrieved - started) * 1e3, "prompt": (done - retrieved) * 1e3},

@@ -97,6 +97,24 @@ def test_history_and_app_system_prompt_are_kept(client, echo_server):
     assert "family group" in seen[0]["content"] and seen[0]["content"].startswith("You are Lin.")
 
 
+def test_disclosure_line_follows_the_conversation_language(client, echo_server):
+    _, app = echo_server
+    persona = app.state.twin.config.persona
+    persona.disclose_ai = True
+    try:
+        def first_reply(text: str) -> str:
+            return client.chat.completions.create(
+                model="twin", messages=[{"role": "user", "content": text}]).choices[0].message.content
+
+        assert first_reply("你的红帽子是在哪里丢的？").startswith("（这是Lin的 AI 分身，不是Lin本人。）\n\necho: ")
+        assert first_reply("Where did you lose your red hat?").startswith("(This is Lin's AI twin, not Lin in person.)\n\n")
+        later = client.chat.completions.create(model="twin", messages=[
+            {"role": "user", "content": "你好"}, {"role": "assistant", "content": "嗨"}, {"role": "user", "content": "在吗"}])
+        assert later.choices[0].message.content == "echo: 在吗"  # only the first reply says it
+    finally:
+        persona.disclose_ai = False
+
+
 def test_auth_is_required(echo_server):
     url, _ = echo_server
     for key in ("wrong-key", ""):

@@ -8,8 +8,8 @@ import pytest
 
 from twin.config import PersonaConfig, ServiceConfig, TwinConfig
 from twin.errors import ConfigError
-from twin.prompt import (PromptTooLongError, approx_tokens, build_chat_messages, render_memories,
-                         system_prompt)
+from twin.prompt import (PromptTooLongError, approx_tokens, build_chat_messages, conversation_language,
+                         disclosure, render_memories, system_prompt)
 from twin.records import Memory, MemoryHit
 
 
@@ -130,3 +130,18 @@ def test_cli_hash_key_and_serve_refuses_keyless_public_bind(twin_dir):
     assert result.exit_code == 0 and result.stdout.strip() == hash_key("a-long-enough-secret-key")
     result = runner.invoke(app, ["serve", "--host", "0.0.0.0", "--backend", "echo"])
     assert result.exit_code == 2 and "api_key_hashes is empty" in result.output
+
+
+def test_conversation_language_counts_chinese_characters_against_english_words():
+    assert conversation_language(["我们什么时候去黄山的？"]) == "zh"
+    assert conversation_language(["我在学 Python 和 FastAPI"]) == "zh"
+    assert conversation_language(["When did we hike Yellow Mountain (黄山)?"]) == "en"
+    assert conversation_language(["", "12:30 👍"]) == "en"  # nothing to go by: English
+
+
+def test_disclosure_in_the_conversation_language():
+    persona = PersonaConfig(name="Lin")
+    assert disclosure(persona) == "(This is Lin's AI twin, not Lin in person.)"
+    assert disclosure(persona, "zh") == "（这是Lin的 AI 分身，不是Lin本人。）"
+    own = PersonaConfig(name="小林", disclosure_zh="【{name}的AI分身】")
+    assert disclosure(own, "zh") == "【小林的AI分身】" and disclosure(own, "en").startswith("(This is 小林's")
