@@ -44,6 +44,7 @@ class MessageKind(enum.StrEnum):
     TRANSFER = "transfer"  # money transfers, red packets
     SYSTEM = "system"  # joins, pats, notices: never the person's own words
     RECALLED = "recalled"  # "X recalled a message": the text is gone
+    POLL = "poll"  # a poll: its question and options, not conversational text
     OTHER = "other"
 
 

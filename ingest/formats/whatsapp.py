@@ -10,11 +10,18 @@ decides, the order with fewer backward jumps in time wins, and on a tie day-firs
 the file writes a 12-hour clock (the US layout). An ambiguous file gets a warning, unless
 `ingest.date_order` says which order to use (a file whose numbers decide is still read by them). Two-digit years
 are 20xx. Source ids are `whatsapp:<chat>:<n>`, n the message's position in the file.
+
+What WhatsApp writes itself is typed, in every language of whatsapp_locales.json (see
+whatsapp_texts.py): whole texts ('<Media omitted>', 'Bild weggelassen', 'This message was deleted')
+anywhere; group-event templates ('{} hat die Gruppe verlassen.') only on lines iOS marks with U+200E
+or under the group's name, since a person can type 'Anna left' too. A `POLL:` message with
+`OPTION:` lines becomes one message of kind poll: the question, then '- option' lines.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +30,7 @@ from pathlib import Path
 from twin.errors import InputError
 from twin.records import Message, MessageKind
 from twin.ingest.base import ParseContext, Parser, Record
+from twin.ingest.formats import whatsapp_texts
 from twin.ingest.formats.chatkit import chat_kind_for
 from twin.ingest.textio import clean, read_text
 
@@ -37,42 +45,16 @@ _AUTHOR_TIGHT = re.compile(r"^(?P<author>[^:]{1,80}?):(?P<text>\S.*)?$", re.S)  
 
 PM_WORDS = ("p", "下午", "午後", "오후")
 
-# Whole-message placeholders for media left out of the export, per language (compared casefolded).
-MEDIA_OMITTED = {
-    "<media omitted>", "<medien ausgeschlossen>", "<multimedia omitido>", "<archivo omitido>",
-    "<mídia oculta>", "<arquivo de mídia oculto>", "<médias omis>", "<media weggelaten>",
-    "<media omessi>", "<省略多媒体文件>", "<忽略多媒體檔>", "<省略影音内容>", "<メディアなし>",
-    "<미디어 파일 생략>", "<без медиафайлов>", "<medya dahil edilmedi>", "<media dihapus>",
-}
-IOS_OMITTED: dict[str, MessageKind] = {
-    "image omitted": MessageKind.IMAGE,
-    "video omitted": MessageKind.VIDEO,
-    "audio omitted": MessageKind.VOICE,
-    "sticker omitted": MessageKind.STICKER,
-    "gif omitted": MessageKind.STICKER,
-    "document omitted": MessageKind.FILE,
-    "contact card omitted": MessageKind.OTHER,
-}
-DELETED = {
-    "this message was deleted", "you deleted this message", "这条消息已删除", "此訊息已刪除",
-    "diese nachricht wurde gelöscht", "du hast diese nachricht gelöscht", "se eliminó este mensaje",
-    "eliminaste este mensaje", "mensagem apagada", "ce message a été supprimé",
-}
-# System notices that arrive with an author prefix (the group name) in some exports.
-SYSTEM_TEXT = re.compile(
-    r"end-to-end encrypted|端到端加密|Ende-zu-Ende-verschlüsselt|cifrado de extremo a extremo|"
-    r"criptografia de ponta a ponta|chiffrés de bout en bout",
-    re.I,
-)
-_SYSTEM_STEMS = ("crypt", "加密", "verschlüssel", "cifrad", "criptograf", "chiffr")  # cheap pre-check
-_ATTACHED = re.compile(r"^<attached: (?P<file>[^>]+)>$|^(?P<file2>\S+\.\w{2,4}) \((?:file attached|datei angehängt|archivo adjunto|arquivo anexado)\)$", re.I)
+# Texts WhatsApp writes itself (media left out, deletions, group events...) in every language of
+# the generated table: see whatsapp_texts.py and scripts/whatsapp_locales.py.
+_QUOTE_CHARS = set('"“”„«「')
 _FILE_KINDS = (
     (re.compile(r"PHOTO|^IMG-|\.(jpe?g|png|heic)$", re.I), MessageKind.IMAGE),
     (re.compile(r"STICKER|^STK-|\.webp$", re.I), MessageKind.STICKER),
     (re.compile(r"VIDEO|^VID-|\.(mp4|mov)$", re.I), MessageKind.VIDEO),
     (re.compile(r"AUDIO|^AUD-|^PTT-|\.(opus|m4a|mp3|ogg)$", re.I), MessageKind.VOICE),
 )
-_EDITED = re.compile(r"\s*<This message was edited>$", re.I)
+_POLL = re.compile(r"^POLL:\n(?P<question>.*?)\n(?P<options>OPTION: .*)$", re.S)
 _CHAT_NAME = (
     re.compile(r"^WhatsApp Chat (?:with|-) (.+)$", re.I),
     re.compile(r"^与(.+?)的 ?WhatsApp ?聊天$"),
@@ -103,6 +85,7 @@ class _Line:
     line: int
     header: re.Match
     body: list[str]
+    generated: bool = False  # iOS marks text WhatsApp wrote itself with a leading U+200E
 
 
 class WhatsAppTxt(Parser):
@@ -118,12 +101,16 @@ class WhatsAppTxt(Parser):
         return sum(1 for l in lines if match_header(l)) >= min(2, len(lines))
 
     def parse(self, path: Path, ctx: ParseContext) -> Iterator[Record]:
-        lines = clean(read_text(path)).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        raw = read_text(path).replace("\r\n", "\n").replace("\r", "\n")
+        lines = clean(raw).split("\n")
+        # clean() drops U+200E, so note first which lines carried it where iOS puts it
+        # ('\u200e[date] Name: \u200etext'); clean() never removes a newline, so lines align.
+        marked = [l.startswith("\u200e") or ": \u200e" in l for l in raw.split("\n")] if "\u200e" in raw else None
         entries: list[_Line] = []
         for number, line in enumerate(lines, start=1):
             match = match_header(line)
             if match:
-                entries.append(_Line(number, match, [match["rest"]]))
+                entries.append(_Line(number, match, [match["rest"]], bool(marked and marked[number - 1])))
             elif entries:
                 entries[-1].body.append(line)
             elif line.strip():
@@ -131,20 +118,30 @@ class WhatsAppTxt(Parser):
         if not entries:
             raise InputError(path, "no WhatsApp messages found")
         order = self._date_order(entries, ctx)
-        authors_seen = {m["author"].strip() for e in entries if (m := _AUTHOR.match(e.body[0]))}
+        author_lines = Counter(m["author"].strip() for e in entries if (m := _AUTHOR.match(e.body[0])))
+        authors_seen = set(author_lines)
         chat = chat_name(path)
+        # iOS writes group events under the group's name; a chat of 3+ names is a group.
+        group_name = chat if len(authors_seen) >= 3 else None
+        texts = whatsapp_texts.load()
         rows = []
         for n, entry in enumerate(entries, start=1):
             when = ctx.local(self._time(path, entry, order))
             text = "\n".join(entry.body).rstrip()
             author, body = self._split_author(text, authors_seen)
-            kind = _kind(body if author else text)
-            if author is None or kind is MessageKind.SYSTEM:
-                rows.append((n, "system", "system", False, when, text if author is None else body, MessageKind.SYSTEM))
+            if author is None or ((_QUOTE_CHARS.intersection(author) or author.casefold() in texts.colon_heads)
+                                  and texts.is_system(text)):
+                # no 'Name: ', or an event with ': ' in its quoted subject ('X changed the subject to "a: b"')
+                # or in its own words ('Usuário adicionado: X')
+                rows.append((n, "system", "system", False, when, text, MessageKind.SYSTEM))
                 continue
-            body = _EDITED.sub("", body)
-            if kind is not MessageKind.TEXT and kind is not MessageKind.RECALLED:
-                body = body.strip()
+            from_whatsapp = entry.generated or author == group_name
+            # notices also stand under a contact's name or a one-off name ('Pokemon Chat: Messages and calls...')
+            maybe_notice = from_whatsapp or author == chat or author_lines[author] <= 1
+            kind, body = message_kind(body, texts, from_whatsapp, maybe_notice)
+            if kind is MessageKind.SYSTEM:
+                rows.append((n, "system", "system", False, when, body, MessageKind.SYSTEM))
+                continue
             rows.append((n, author, author, ctx.owner.is_owner(author, author), when, body, kind))
         people = [r[1] for r in rows if r[6] is not MessageKind.SYSTEM]
         chat_kind = chat_kind_for(people)
@@ -236,20 +233,35 @@ def _date_key(h: re.Match, order: str) -> tuple[int, ...]:
     return (year, month, day, int(h["h"]), int(h["m"]))
 
 
-def _kind(text: str) -> MessageKind:
-    folded = text.strip().casefold()
-    if folded in MEDIA_OMITTED:
-        return MessageKind.OTHER
-    if folded in IOS_OMITTED:
-        return IOS_OMITTED[folded]
-    if folded in DELETED:
-        return MessageKind.RECALLED
-    if len(text) < 300 and any(stem in folded for stem in _SYSTEM_STEMS) and SYSTEM_TEXT.search(text):
-        return MessageKind.SYSTEM
-    attached = _ATTACHED.match(text.strip())
-    if attached:
-        name = attached["file"] or attached["file2"]
-        return next((kind for pattern, kind in _FILE_KINDS if pattern.search(name)), MessageKind.FILE)
-    if folded.startswith("location: ") and "maps" in folded:
-        return MessageKind.LOCATION
-    return MessageKind.TEXT
+def message_kind(body: str, texts: whatsapp_texts.ExporterTexts, from_whatsapp: bool,
+                 maybe_notice: bool) -> tuple[MessageKind, str]:
+    """The kind of an authored message and the text to keep. `from_whatsapp`: the line carries
+    the mark of text WhatsApp wrote (or stands under the group's name), so group-event templates
+    apply; without it only whole-message texts are recognised, since 'Anna left' can also be
+    something a person typed. `maybe_notice`: the author could be WhatsApp itself, so the
+    encryption and security-code notices are looked for."""
+    stripped = body.strip()
+    key = whatsapp_texts.exact_key(stripped)
+    kind = texts.exact.get(key)
+    if kind is not None:
+        return kind, stripped
+    if stripped.startswith("POLL:"):
+        poll = _POLL.match(stripped)
+        if poll:
+            options = [line.removeprefix("OPTION:").strip() for line in poll["options"].split("\n") if line.strip()]
+            return MessageKind.POLL, poll["question"].strip() + "".join(f"\n- {o}" for o in options)
+    name = texts.attachment(stripped)
+    if name is not None:
+        return next((k for pattern, k in _FILE_KINDS if pattern.search(name)), MessageKind.FILE), stripped
+    if "://" in stripped and texts.location is not None and texts.location.fullmatch(stripped):
+        return MessageKind.LOCATION, stripped
+    if maybe_notice and len(stripped) < 400 and texts.is_notice(stripped):
+        return MessageKind.SYSTEM, stripped
+    if from_whatsapp:
+        if key.endswith(texts.document_suffixes):  # 'Report.pdf • 2 pages document omitted'
+            return MessageKind.FILE, stripped
+        if len(stripped) < 400 and texts.is_system(stripped):
+            return MessageKind.SYSTEM, stripped
+    if texts.edited is not None and stripped.endswith(">"):
+        body = texts.edited.sub("", body)
+    return MessageKind.TEXT, body.rstrip()

@@ -184,3 +184,27 @@ def test_android_attachments_by_file_name(tmp_path):
     )
     _, records, _ = run_parser(path)
     assert [r.kind for r in records] == [MessageKind.VIDEO, MessageKind.VOICE, MessageKind.FILE, MessageKind.OTHER]
+
+
+def test_polls_are_one_message_of_kind_poll(tmp_path):
+    path = tmp_path / "chat.txt"
+    path.write_text(
+        "08/12/22, 7:16 pm - Ravi: POLL:\n"
+        "Are you ready for the trip?\n"
+        "OPTION: Yes (35 votes)\n"
+        "OPTION: No (0 votes)\n"
+        "\n"
+        "08/12/22, 7:17 pm - Lin: yes!\n"
+        "\u200e[08/12/22, 19:18:00] Ravi: \u200ePOLL:\n"  # iOS marks each line
+        "\u200eWhere: station or cafe?\n"
+        "\u200eOPTION: station (1 vote)\n"
+        "\u200eOPTION: cafe (2 votes)\n"
+        "08/12/22, 7:19 pm - Lin: POLL: is not a poll without options\n",
+        encoding="utf-8",
+    )
+    _, records, _ = run_parser(path, names=["Lin"])
+    assert [(r.kind, r.sender_name) for r in records] == [
+        (MessageKind.POLL, "Ravi"), (MessageKind.TEXT, "Lin"), (MessageKind.POLL, "Ravi"), (MessageKind.TEXT, "Lin")]
+    assert records[0].text == "Are you ready for the trip?\n- Yes (35 votes)\n- No (0 votes)"
+    assert records[2].text == "Where: station or cafe?\n- station (1 vote)\n- cafe (2 votes)"
+    assert not records[0].is_text and records[3].text == "POLL: is not a poll without options"
