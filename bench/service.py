@@ -150,6 +150,7 @@ def main() -> None:
         embed_ms = query_embedding_ms(args.embedder)
         with socket_port() as port:
             pass
+        config.service.port = port  # keyless mode answers only to Host 127.0.0.1:<service.port>
         server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

@@ -176,6 +176,9 @@ class ServiceConfig(Section):
     model_name: str = Field("twin", description="model id clients ask for; '<model_name>-writer' writes posts")
     api_key_hashes: list[str] = Field(default_factory=list, description="sha256 hex of accepted keys (`twin serve hash-key`)")
     allow_no_auth: bool = Field(False, description="only honoured when host is 127.0.0.1/localhost")
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost", "[::1]"],
+        description="with allow_no_auth: Host header names accepted (with service.port); others get 403, against DNS rebinding")
     backend: Literal["transformers", "openai", "echo"] = Field("transformers", description="'transformers' (in-process), 'openai' (vLLM or any compatible server), 'echo' (tests)")
     backend_url: str | None = Field(None, description="base URL of the OpenAI-compatible server, for backend = 'openai'")
     backend_model: str | None = Field(None, description="model name sent to that server (e.g. the LoRA module name given to vLLM)")
@@ -193,6 +196,8 @@ class ServiceConfig(Section):
     max_body_bytes: int = Field(1_000_000, gt=0, description="largest request body accepted")
     max_messages: int = Field(200, gt=0, description="messages accepted in one request")
     request_log: bool = Field(True, description="log time, mode, memory ids/scores and latency (no message text)")
+    request_log_days: float | None = Field(30, gt=0, description="request log rows older than this many days are deleted; None = keep")
+    request_log_rows: int | None = Field(100_000, gt=0, description="the request log keeps at most this many newest rows; None = no cap")
 
     @model_validator(mode="after")
     def _openai_needs_url(self) -> ServiceConfig:

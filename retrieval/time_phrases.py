@@ -70,21 +70,47 @@ _FESTIVALS = [(re.compile(r"春节|过年|chinese new year|lunar new year|spring
               (re.compile(r"元旦|new year'?s? (?:day|eve)", re.I), "newyear")]
 
 
+class _Impossible(Exception):
+    """A phrase shaped like a date that names none ("2024-02-30", "2024年13月", "sept 0000")."""
+
+    def __init__(self, phrase: str):
+        self.phrase = phrase
+
+
 def parse_time_range(text: str, now: datetime) -> TimeRange | None:
+    """The first time phrase in `text`; a phrase naming an impossible date is ignored (blanked
+    out) and the search goes on, so such a question searches as if it named no time."""
+    while True:
+        try:
+            return _first_range(text, now)
+        except _Impossible as exc:
+            blanked = re.sub(re.escape(exc.phrase), lambda m: " " * len(m.group(0)), text, flags=re.IGNORECASE)
+            if blanked == text:  # cannot happen unless lower() changed the phrase's length
+                return None
+            text = blanked
+
+
+def _first_range(text: str, now: datetime) -> TimeRange | None:
     lowered = text.lower()
     today = now.date()
 
     def found(bounds, phrase: str) -> TimeRange | None:
         return TimeRange(bounds[0], bounds[1], phrase) if bounds else None
 
+    def checked(build, *args, phrase: str):
+        try:
+            return build(*args)
+        except (ValueError, OverflowError):  # month 13, day 32, year 0 or 10000
+            raise _Impossible(phrase) from None
+
     if m := re.search(r"(\d{4})-(\d{1,2})-(\d{1,2})|(\d{4})年(\d{1,2})月(\d{1,2})[日号]", text):
         y, mo, d = (int(g) for g in (m.groups()[:3] if m.group(1) else m.groups()[3:]))
-        start = _day(date(y, mo, d), now)
+        start = _day(checked(date, y, mo, d, phrase=m.group(0)), now)
         return TimeRange(start, start + timedelta(days=1), m.group(0))
     if m := re.search(r"(\d{4})年(\d{1,2})月", text):
-        return found(_month(int(m.group(1)), int(m.group(2)), now), m.group(0))
+        return found(checked(_month, int(m.group(1)), int(m.group(2)), now, phrase=m.group(0)), m.group(0))
     if m := re.search(rf"\b({_MONTH_RE})\.?,?\s+(\d{{4}})\b", lowered):
-        return found(_month(int(m.group(2)), MONTHS[m.group(1)], now), m.group(0))
+        return found(checked(_month, int(m.group(2)), MONTHS[m.group(1)], now, phrase=m.group(0)), m.group(0))
     if m := re.search(rf"\blast\s+({_MONTH_RE})\b", lowered):
         month = MONTHS[m.group(1)]
         year = now.year if month < now.month else now.year - 1

@@ -11,10 +11,10 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from twin.config import TwinConfig
-from twin.service.auth import auth_required, require_key
+from twin.service.auth import HostAllowlistMiddleware, auth_required, require_key
 from twin.service.backends import Backend, load_backend
 from twin.service.deps import ServiceState
-from twin.service.errors import BodyLimitMiddleware, install_error_handlers
+from twin.service.errors import BodyLimitMiddleware, CatchAllMiddleware, install_error_handlers
 from twin.service.memory import MemoryGateway
 from twin.service.request_log import RequestLog
 from twin.service.routes import chat, health, memories, models, page
@@ -36,7 +36,9 @@ def create_app(config: TwinConfig, *, backend: Backend | None = None, memory: Me
         ok, detail = store.ready()
         if not ok:  # not fatal: chat answers 503 until the store is there, then recovers
             log.warning("%s", detail)
-        request_log = RequestLog(config.path("request_log")) if config.service.request_log else None
+        svc = config.service
+        request_log = (RequestLog(config.path("request_log"), keep_days=svc.request_log_days, keep_rows=svc.request_log_rows)
+                       if svc.request_log else None)
         app.state.twin = ServiceState(config, model, store, Twin(config, model, store), request_log, needs_key)
         try:
             yield
@@ -51,6 +53,9 @@ def create_app(config: TwinConfig, *, backend: Backend | None = None, memory: Me
     app = FastAPI(title="twin", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit=config.service.max_body_bytes)
+    if not needs_key:  # no keys: only pages on our own host names may talk to us (DNS rebinding)
+        app.add_middleware(HostAllowlistMiddleware, names=config.service.allowed_hosts, port=config.service.port)
+    app.add_middleware(CatchAllMiddleware)  # added last: the outermost of ours
     keyed = [Depends(require_key)]
     app.include_router(chat.router, dependencies=keyed)
     app.include_router(models.router, dependencies=keyed)

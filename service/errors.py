@@ -29,7 +29,14 @@ class APIError(Exception):
 
 
 def error_body(message: str, type: str, code: str | None = None, param: str | None = None) -> dict:
-    return {"error": {"message": message, "type": type, "code": code, "param": param}}
+    return {"error": {"message": printable(message), "type": type, "code": code and printable(code),
+                      "param": param and printable(param)}}
+
+
+def printable(text: str) -> str:
+    """`text` with lone surrogates (from a client's JSON, echoed in a message) written as escapes:
+    UTF-8 cannot encode them, and a response that fails to encode is a 500."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def from_twin_error(exc: TwinError) -> APIError:
@@ -72,10 +79,42 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
         return api_error_response(APIError(exc.status_code, str(exc.detail), "invalid_request_error", code))
 
-    @app.exception_handler(Exception)
-    async def _crash(request: Request, exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return api_error_response(APIError(500, "internal error; see the service log", "server_error", "internal_error"))
+
+
+INTERNAL_ERROR = error_body("internal error; see the service log", "server_error", "internal_error")
+
+
+class CatchAllMiddleware:
+    """Answer an unexpected exception with an OpenAI-shaped 500 and keep the connection.
+
+    Starlette's own handler for `Exception` re-raises after answering, which makes the server
+    close the keep-alive connection; this one answers and stops there. Known causes are fixed
+    where they arise: reaching this is a bug, logged with its traceback."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def tracked(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:  # half a response is out: only closing the connection can say it failed
+                raise
+            body = json.dumps(INTERNAL_ERROR).encode()
+            await send({"type": "http.response.start", "status": 500,
+                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
 
 
 class BodyLimitMiddleware:

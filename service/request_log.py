@@ -1,5 +1,8 @@
 """The owner's log of requests: when, which mode, which memories (ids and scores), how long,
-which backend. No message text is stored, and nothing leaves the machine."""
+which backend. No message text is stored, and nothing leaves the machine.
+
+Retention: rows older than `keep_days` and all but the newest `keep_rows` are deleted when the
+log opens and every PRUNE_EVERY writes after, so the file stops growing."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import json
 import sqlite3
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 SCHEMA = """
@@ -51,14 +54,35 @@ class RequestRecord:
     error: str | None = None
 
 
+PRUNE_EVERY = 500  # writes between prunes: a delete per request would cost more than it saves
+
+
 class RequestLog:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, keep_days: float | None = None, keep_rows: int | None = None):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.keep_days, self.keep_rows = keep_days, keep_rows
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
+        self._writes = 0
+        self.prune()
+
+    def prune(self, now: datetime | None = None) -> int:
+        """Delete what retention no longer keeps; returns how many rows went."""
+        deleted = 0
+        with self._lock:
+            if self.keep_days is not None:
+                cutoff = (now or datetime.now(UTC)) - timedelta(days=self.keep_days)
+                # ISO 8601 UTC strings of one format sort as the times they name
+                deleted += self._db.execute("DELETE FROM requests WHERE time < ?",
+                                            (cutoff.isoformat(timespec="milliseconds"),)).rowcount
+            if self.keep_rows is not None:
+                deleted += self._db.execute(
+                    "DELETE FROM requests WHERE id <= (SELECT id FROM requests ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                    (self.keep_rows,)).rowcount
+        return deleted
 
     def write(self, rec: RequestRecord) -> None:
         row = (
@@ -74,6 +98,10 @@ class RequestLog:
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 row,
             )
+            self._writes += 1
+            due = self._writes % PRUNE_EVERY == 0
+        if due:
+            self.prune()
 
     def recent(self, limit: int = 50) -> list[dict]:
         with self._lock:

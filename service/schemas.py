@@ -8,7 +8,49 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+
+def lone_surrogate_at(value: Any, path: str = "") -> str | None:
+    """Where in a decoded JSON value a lone UTF-16 surrogate sits ("messages[0].content"), or None.
+
+    JSON's \\ud800 escapes decode to such characters; they are not text, cannot be encoded as
+    UTF-8 and would fail deep inside (embedder, tokenizer, log, response)."""
+    if isinstance(value, str):
+        return None if _encodes(value) else path or "value"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and lone_surrogate_at(key):
+                return f"a key in {path}" if path else "a key"
+            found = lone_surrogate_at(item, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = lone_surrogate_at(item, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")  # C speed; only lone surrogates fail
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class WireModel(BaseModel):
+    """A request body: any string in it, known field or not, must be real Unicode."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_lone_surrogates(cls, data: Any) -> Any:
+        where = lone_surrogate_at(data)
+        if where:
+            raise ValueError(f"{where} holds a lone surrogate (an unpaired \\ud800-\\udfff escape), which is not text")
+        return data
 
 
 class ContentPart(BaseModel):
@@ -37,7 +79,7 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(WireModel):
     model_config = ConfigDict(extra="allow")
     model: str = Field(min_length=1, max_length=200)
     messages: list[ChatMessageIn] = Field(min_length=1)
@@ -72,7 +114,7 @@ class MemoryOut(BaseModel):
     text: str
 
 
-class MemorySearchRequest(BaseModel):
+class MemorySearchRequest(WireModel):
     model_config = ConfigDict(extra="forbid")
     query: str = Field(min_length=1, max_length=4000)
     k: int | None = Field(None, ge=1, le=100)
@@ -80,14 +122,15 @@ class MemorySearchRequest(BaseModel):
     sources: list[str] | None = None
     conversation_id: str | None = None
     participants: list[str] | None = None
-    start: datetime | None = None
-    end: datetime | None = None
+    start: AwareDatetime | None = Field(None, description="ISO 8601 with a timezone offset")
+    end: AwareDatetime | None = Field(None, description="ISO 8601 with a timezone offset")
 
 
-class NoteRequest(BaseModel):
+class NoteRequest(WireModel):
     model_config = ConfigDict(extra="forbid")
     text: str = Field(min_length=1, max_length=20_000)
-    when: datetime | None = Field(None, description="when it happened; default now")
+    # A time without an offset is ambiguous (whose 10:00?): refused rather than guessed.
+    when: AwareDatetime | None = Field(None, description="when it happened, ISO 8601 with a timezone offset; default now")
 
 
 def memory_out(hit: Any) -> MemoryOut:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
@@ -38,8 +39,13 @@ async def add_note(body: NoteRequest, state: State) -> dict:
 
 @router.delete("/{memory_id}")
 async def forget(memory_id: str, state: State) -> dict:
+    missing = APIError(404, f"no memory with id {memory_id!r}", code="memory_not_found", param="memory_id")
+    try:  # every memory id is a UUID; anything else names no memory (and the store cannot parse it)
+        memory_id = str(uuid.UUID(memory_id))
+    except ValueError:
+        raise missing from None
     deleted = await run_in_threadpool(state.memory.delete, memory_id)
     if not deleted:
-        raise APIError(404, f"no memory with id {memory_id!r}", code="memory_not_found", param="memory_id")
+        raise missing
     state.record(RequestRecord(route="memories.delete", memory_ids=[memory_id]))
     return {"id": memory_id, "object": "memory.deleted", "deleted": True}
