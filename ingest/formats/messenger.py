@@ -9,6 +9,9 @@ Both apps write the same layout. Quirks handled here:
 - Messages are newest first, and a long thread is split over message_1.json, message_2.json...
   (message_1 holds the newest). Records are yielded oldest first.
 - Senders are display names only; the owner is whoever `[owner] names` lists.
+- Meta writes some `content` itself ("Anna sent an attachment.", "Reacted 😂 to your message",
+  "You unsent a message."): matched after the mojibake repair and typed media/recalled/call/system
+  (EXPORTER_TAILS), never stored as the person's words.
 Source ids are `<app>:<thread>:<timestamp_ms>` (plus `.<k>` for a second message in the same
 millisecond): a running number would collide between the message_N parts of one thread and shift
 with every new export.
@@ -40,6 +43,82 @@ MEDIA_FIELDS = (
 )
 SYSTEM_TYPES = {"Subscribe", "Unsubscribe"}  # joins and leaves in older exports
 _PART_FILE = re.compile(r"^message_\d+\.json$")
+
+# Texts Meta writes into `content` itself (English exports; the account's language decides, and
+# no other language's strings have been sourced yet). Each is "<actor> <tail>", the actor being
+# the message's sender (or "You" for the owner's own); {} stands for a name, an emoji or a title.
+# Reactions are typed SYSTEM like WeChat's pats: something the person did, not their words.
+EXPORTER_TAILS: dict[MessageKind, tuple[str, ...]] = {
+    MessageKind.FILE: ("sent an attachment.",),
+    MessageKind.IMAGE: ("sent a photo.", "sent {} photos."),
+    MessageKind.VIDEO: ("sent a video.", "sent {} videos."),
+    MessageKind.VOICE: ("sent a voice message.", "sent an audio clip."),
+    MessageKind.STICKER: ("sent a sticker.", "sent a GIF.", "sent a GIF from {}."),
+    MessageKind.LINK: ("sent a link.", "shared a link.", "shared a story.", "shared a post.", "shared a reel."),
+    MessageKind.LOCATION: ("sent a location.", "shared a location.", "shared their location."),
+    MessageKind.RECALLED: ("unsent a message.",),
+    MessageKind.CALL: (
+        "missed a call.", "missed your call.", "missed a call from {}.", "missed a video chat.", "missed a video chat with {}.",
+        "called you.", "called {}.", "started a call.", "started a video chat.", "started an audio call.",
+        "joined the call.", "joined the video chat.", "ended the call.", "ended the video chat.",
+    ),
+    MessageKind.SYSTEM: (
+        "liked a message", "liked your message", "reacted {} to your message", "reacted {} to {}'s message",
+        "reacted {} to their own message", "named the group {}.", "changed the group name to {}.",
+        "removed the group name.", "changed the group photo.", "added {} to the group.", "removed {} from the group.",
+        "left the group.", "created the group.", "set the nickname for {} to {}.", "set your nickname to {}.",
+        "set {} own nickname to {}.", "cleared the nickname for {}.", "cleared {} own nickname.",
+        "cleared your nickname.", "changed the chat theme.", "changed the theme to {}.", "set the emoji to {}.",
+        "set the quick reaction to {}.", "changed the chat colors.", "pinned a message.", "unpinned a message.",
+        "mentioned you in their story", "made {} an admin.", "removed {} as an admin.",
+    ),
+}
+# Whole texts without an actor (Instagram writes reactions so; calls end on their own).
+ACTORLESS: dict[MessageKind, tuple[str, ...]] = {
+    MessageKind.FILE: ("sent an attachment.",),
+    MessageKind.RECALLED: ("unsent a message.",),
+    MessageKind.CALL: ("the video chat ended.", "the call ended."),
+    MessageKind.SYSTEM: ("liked a message", "reacted {} to your message", "mentioned you in their story"),
+}
+# Tails distinctive enough to accept whoever is named as the actor ('Anna B. sent an attachment.'
+# where the sender is 'anna_b'): nobody types them about someone else in these exact words.
+ANY_ACTOR = ("sent an attachment.", "unsent a message.", "reacted {} to your message", "liked a message")
+
+
+def _tail_regex(tails) -> str:
+    """Tails as one regex: {} matches any text on one line, the final full stop is optional,
+    straight and curly apostrophes are the same."""
+    def one(tail: str) -> str:
+        body = re.escape(tail.rstrip(".")).replace(re.escape("{}"), "[^\\n]+?").replace("'", "['’]")
+        return body + "\\.?"
+    return "|".join(one(t) for t in sorted(tails, key=len, reverse=True))
+
+
+def _kind_alternation(tails_by_kind: dict[MessageKind, tuple[str, ...]]) -> re.Pattern:
+    groups = [f"(?P<{kind.value}>{_tail_regex(tails)})" for kind, tails in tails_by_kind.items() if tails]
+    return re.compile("|".join(groups), re.IGNORECASE)
+
+
+_TAILS = _kind_alternation(EXPORTER_TAILS)
+_ACTORLESS = _kind_alternation(ACTORLESS)
+_ANY_ACTOR = re.compile(r"(?P<actor>[^\n]{1,60}?) (?:" + _tail_regex(ANY_ACTOR) + ")", re.IGNORECASE)
+
+
+def exporter_text_kind(content: str, sender: str) -> MessageKind | None:
+    """The kind of a `content` that Meta wrote ('Anna sent an attachment.', 'Reacted 😂 to your
+    message'), or None for the person's own words."""
+    if len(content) > 300 or "\n" in content:
+        return None
+    match = _ACTORLESS.fullmatch(content)
+    if match is None:
+        for actor in (sender, "You", sender.split(" ", 1)[0]):
+            if actor and content.startswith(actor + " "):
+                match = _TAILS.fullmatch(content, len(actor) + 1)
+                if match is not None:
+                    break
+    if match is None and content.rstrip(".").endswith(("attachment", "message")) and (named := _ANY_ACTOR.fullmatch(content)):
+        match = _TAILS.fullmatch(content, named.end("actor") + 1)
+    return MessageKind(match.lastgroup) if match is not None else None
 
 
 def fix_mojibake(text: str) -> str:
@@ -141,7 +220,12 @@ class MessengerJson(Parser):
                 # Meta fills content with "X sent a photo." for media: not the person's words.
                 return kind, f"[{kind.value}]"
         if content:
-            return MessageKind.TEXT, content
+            kind = exporter_text_kind(content, clean(msg.get("sender_name", default="")).strip())
+            if kind is None:
+                return MessageKind.TEXT, content
+            if kind in (MessageKind.SYSTEM, MessageKind.CALL, MessageKind.RECALLED):
+                return kind, content
+            return kind, f"[{kind.value}]"  # 'X sent a photo.' with the photo not in the export
         return None, ""
 
 

@@ -93,3 +93,61 @@ def test_truncated_file_names_the_line(tmp_path):
     with pytest.raises(InputError) as err:
         run_parser(bad, fmt="messenger-json")
     assert err.value.line is not None and err.value.line > 20
+
+
+def meta_export(path: Path, messages: list[tuple[str, str]]) -> Path:
+    """A thread file as Meta writes it: newest first, every string UTF-8 bytes seen as latin-1."""
+    def mojibake(text: str) -> str:
+        return text.encode("utf-8").decode("latin-1")
+
+    rows = [{"sender_name": mojibake(sender), "timestamp_ms": 1710000000000 + 1000 * i, "content": mojibake(content)}
+            for i, (sender, content) in enumerate(messages)]
+    names = sorted({sender for sender, _ in messages})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"participants": [{"name": mojibake(n)} for n in names],
+                               "messages": rows[::-1], "title": "t"}), encoding="utf-8")
+    return path
+
+
+EXPORTER_WRITTEN = [
+    ("Anna Weber", "Reacted 😂 to your message", MessageKind.SYSTEM),
+    ("Anna Weber", "Liked a message", MessageKind.SYSTEM),
+    ("Anna Weber", "Anna Weber reacted ❤️ to your message", MessageKind.SYSTEM),
+    ("Anna Weber", "Anna Weber sent an attachment.", MessageKind.FILE),
+    ("Lin Wei", "You sent an attachment.", MessageKind.FILE),
+    ("Anna Weber", "Anna Weber sent a photo.", MessageKind.IMAGE),  # no photos field: media not exported
+    ("Anna Weber", "Anna Weber sent 3 photos.", MessageKind.IMAGE),
+    ("Anna Weber", "Anna Weber sent a voice message.", MessageKind.VOICE),
+    ("Anna Weber", "Anna unsent a message", MessageKind.RECALLED),  # first name, no full stop
+    ("Lin Wei", "You unsent a message.", MessageKind.RECALLED),
+    ("Bo Chen", "Bo Chen missed a call.", MessageKind.CALL),
+    ("Bo Chen", "Bo Chen started a video chat.", MessageKind.CALL),
+    ("Bo Chen", "The video chat ended.", MessageKind.CALL),
+    ("Bo Chen", "Bo Chen named the group Kraków ✈️.", MessageKind.SYSTEM),
+    ("Bo Chen", "Bo Chen set the nickname for Anna Weber to Annie.", MessageKind.SYSTEM),
+    ("Bo Chen", "Bo Chen left the group.", MessageKind.SYSTEM),
+]
+PERSON_WRITTEN = [
+    ("Bo Chen", "I missed a call."),  # the person's words about themselves
+    ("Bo Chen", "Anna left the group."),  # about someone else, sent by Bo: not Meta's notice
+    ("Bo Chen", "my sister sent a photo."),
+    ("Bo Chen", "sent an attachment. did you get it?"),
+    ("Bo Chen", "liked a message lol"),
+    ("Bo Chen", "Reacted to your message? no"),
+    ("Bo Chen", "Bo Chen started a video chat.\nJoin!"),
+]
+
+
+@pytest.mark.parametrize("app_path", ["messenger/inbox/t_1/message_1.json",
+                                      "instagram/your_instagram_activity/messages/inbox/t_1/message_1.json"])
+def test_exporter_written_texts_are_typed(tmp_path, app_path):
+    rows = [(s, c) for s, c, _ in EXPORTER_WRITTEN] + PERSON_WRITTEN
+    fmt, records, _ = run_parser(meta_export(tmp_path / app_path, rows), names=["Lin Wei"])
+    assert fmt == ("instagram-json" if "instagram" in app_path else "messenger-json")
+    expected = [kind for _, _, kind in EXPORTER_WRITTEN] + [MessageKind.TEXT] * len(PERSON_WRITTEN)
+    got = [r.kind for r in records]
+    assert got == expected, [(r.text, g, e) for r, g, e in zip(records, got, expected) if g is not e]
+    by_text = {r.text: r for r in records}
+    assert "Reacted 😂 to your message" in by_text  # mojibake repaired before matching
+    assert by_text["[file]"].sender_name in {"Anna Weber", "Lin Wei"}  # media placeholders, not Meta's sentence
+    assert [r.text for r in records if r.kind is MessageKind.TEXT] == [c for _, c in PERSON_WRITTEN]
