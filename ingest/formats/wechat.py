@@ -78,7 +78,8 @@ class PyWxDumpCsv(Parser):
     @classmethod
     def detect(cls, path: Path, head: str) -> float:
         first = head.split("\n", 1)[0]
-        return "MsgSvrID" in first and "type_name" in first and "is_sender" in first
+        # LIKELY: WeFlow's "WeClone" CSV starts with the same columns and is surer of its own files
+        return LIKELY if "MsgSvrID" in first and "type_name" in first and "is_sender" in first else 0.0
 
     def parse(self, path: Path, ctx: ParseContext) -> Iterator[Record]:
         reader = csv.reader(io.StringIO(read_text(path), newline=""))
@@ -132,7 +133,7 @@ class PyWxDumpCsv(Parser):
                 sender_id=sender_id,
                 sender_name=sender_id,
                 is_owner=is_owner,
-                timestamp=ctx.local(naive),
+                timestamp=ctx.local(naive) if naive.tzinfo is None else naive.astimezone(ctx.tz),
                 text=text,
                 kind=kind,
             )
