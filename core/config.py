@@ -98,6 +98,21 @@ class SessionsConfig(Section):
 
 class DatasetConfig(Section):
     joiner: str = Field("\n", description="joins consecutive messages of one sender into one turn")
+    merge_minutes: float = Field(10, gt=0, description="a sender's consecutive messages at most this far apart are one turn")
+    exchange_minutes: float = Field(30, gt=0, description="a reply later than this after the message before it opens a new exchange (with the context cue) instead of answering it")
+    pii_messages: Literal["keep", "drop"] = Field("keep", description="messages holding an ingest PII placeholder (<PHONE>...): kept with the placeholder, or dropped")
+    media: Literal["placeholder", "drop"] = Field("placeholder", description="non-text messages become short typed placeholders ([图片], [photo]) or are dropped")
+    placeholder_labels: dict[str, dict[str, str]] = Field(
+        default_factory=lambda: {
+            "zh": {"image": "图片", "sticker": "表情", "voice": "语音", "video": "视频", "file": "文件", "link": "链接",
+                   "location": "位置", "call": "通话", "transfer": "转账", "other": "消息"},
+            "en": {"image": "photo", "sticker": "sticker", "voice": "voice message", "video": "video", "file": "file",
+                   "link": "link", "location": "location", "call": "call", "transfer": "transfer", "other": "message"},
+        },
+        description="placeholder words by chat language ('zh'/'en') and message kind, shown as [word] or [word: link title]",
+    )
+    memory_share: float = Field(0.5, ge=0, le=1, description="share of chat samples (and posts) whose system message quotes memories from before their session")
+    distractor_share: float = Field(0.25, ge=0, le=1, description="of those, the share given only unrelated memories (so the twin learns to answer without them)")
     max_tokens: int = Field(2048, gt=0, description="token budget of one sample (windowed above it)")
     window_overlap_turns: int = Field(2, ge=0, description="turns a window repeats from the previous one")
     group_context_turns: int = Field(6, gt=0, description="in group chats, others' turns kept before an owner reply")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from twin.config import PersonaConfig
 from twin.errors import TwinError
@@ -48,8 +48,8 @@ def _is_han(ch: str) -> bool:
 
 
 # --- Serving: persona + retrieved memories + conversation, cut to a token budget -------------
-# Training sees `system_prompt()` alone; serving appends the memory block after it, so the
-# persona text the adapter learned stays word for word at the start of the system message.
+# Training samples are built with this same code (finetune.grounding): the persona text, the
+# date line and, for a share of them, the memory block, so served and trained prompts agree.
 
 MEMORY_PREAMBLE = (
     "Below are records from your own chats and writing, retrieved for this conversation. "
@@ -179,7 +179,7 @@ def build_chat_messages(
     per_message = 4  # role markers of the chat template
     head = [system_prompt(persona)]
     if today is not None:
-        head.append(f"Today is {today.isoformat()}.")
+        head.append(date_line(today))
     if app_instructions.strip():
         head.append(f"{APP_PREAMBLE}\n{app_instructions.strip()}")
     tail = [WRITER_TASK] if writer else []
@@ -208,3 +208,66 @@ def build_chat_messages(
         dropped_turns=len(history) - len(kept),
         prompt_tokens=spent,
     )
+
+
+# --- Time and context: the same words in training samples and served prompts ----------------
+
+def date_line(today: date) -> str:
+    """The sentence that tells the model what day it is (served: today; training: the session's day)."""
+    return f"Today is {today.isoformat()}."
+
+
+_WEEKDAYS = {"zh": "一二三四五六日", "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")}
+
+
+def _ago(since: timedelta, language: str) -> str:
+    minutes = max(1, int(since.total_seconds() // 60))
+    hours, days = minutes // 60, minutes // 1440
+    if minutes < 60:
+        amount, zh, en = minutes, "分钟", "minute"
+    elif hours < 48:
+        amount, zh, en = hours, "小时", "hour"
+    elif days < 60:
+        amount, zh, en = days, "天", "day"
+    elif days < 730:
+        amount, zh, en = days // 30, "个月", "month"
+    else:
+        amount, zh, en = days // 365, "年", "year"
+    if language == "zh":
+        return f"上次聊天 {amount} {zh}前"
+    return f"last message {amount} {en}{'' if amount == 1 else 's'} ago"
+
+
+def context_cue(chat_name: str, when: datetime, since: timedelta | None = None, *, language: str = "en",
+                group: bool = False) -> str:
+    """The user turn that stands before a message the owner sends unprompted (an opener): who the
+    chat is with, the local date, weekday and time, and how long the chat had been quiet.
+
+        [与 妈妈 的对话 · 2023-10-12 周四 19:40 · 上次聊天 3 天前]
+        [Chat with Sam · Thu 2023-10-12 19:40 · last message 3 days ago]
+
+    `since` None (nothing earlier in that chat) leaves the last part out. A service asking the
+    twin to start a conversation sends the same line as the user turn."""
+    name = " ".join(chat_name.split()).replace("[", "(").replace("]", ")")
+    stamp = when.strftime("%Y-%m-%d")
+    clock = when.strftime("%H:%M")
+    if language == "zh":
+        parts = [f"群聊 {name}" if group else f"与 {name} 的对话", f"{stamp} 周{_WEEKDAYS['zh'][when.weekday()]} {clock}"]
+    else:
+        parts = [f"Group chat {name}" if group else f"Chat with {name}", f"{_WEEKDAYS['en'][when.weekday()]} {stamp} {clock}"]
+    if since is not None:
+        parts.append(_ago(since, language))
+    return "[" + " · ".join(parts) + "]"
+
+
+SHORT_QUERY_CHARS = 12  # "and then?" alone retrieves nothing useful: add the user turn before it
+
+
+def retrieval_query(history: Sequence[dict[str, str]]) -> str:
+    """What the twin searches its memories for: the latest user turn, with the user turn before it
+    when the latest is short. Shared by the service and the memory-grounded training samples."""
+    query = history[-1]["content"]
+    earlier = [t["content"] for t in history[:-1] if t["role"] == "user"]
+    if len(query.strip()) < SHORT_QUERY_CHARS and earlier:
+        query = f"{earlier[-1]}\n{query}"
+    return query

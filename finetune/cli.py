@@ -42,6 +42,9 @@ def dataset_build(
     if as_json:
         print_json({"folder": str(report.folder), **report.to_json()})
     console.print(_stats_table(report))
+    store = report.memory_store or {}
+    if not store.get("used"):
+        console.print(f"plain samples only (no memories in the system messages): {store.get('why')}")
     console.print(f"wrote {report.folder}")
 
 
@@ -49,8 +52,27 @@ def _stats_table(report) -> Table:
     table = Table(title=f"dataset {report.folder.name} (tokens: {report.tokenizer})")
     table.add_column("what")
     table.add_column("count", justify="right")
-    for key in ("sessions", "documents", "samples_before_filters", "chat_samples", "post_samples"):
-        table.add_row(key, str(report.counts.get(key, 0)))
+    counts = report.counts
+    for key in ("sessions", "documents", "samples_before_filters", "chat_samples", "post_samples",
+                "openers_kept", "media_placeholders", "pii_messages_kept", "late_replies_opened"):
+        table.add_row(key, str(counts.get(key, 0)))
+    pairs = counts.get("pairs", 0)
+    for key in ("cross_exchange_pairs", "pairs_reply_over_5min"):
+        share = f" ({counts.get(key, 0) / pairs:.1%})" if pairs else ""
+        table.add_row(f"{key} (of {pairs} pairs)", f"{counts.get(key, 0)}{share}")
+    coverage = report.coverage or {}
+    if coverage.get("distinctive_owner_messages"):
+        table.add_row("owner's distinctive messages reaching a reply",
+                      f"{coverage['reached_assistant_turn']} / {coverage['distinctive_owner_messages']} "
+                      f"({coverage['share']:.1%})")
+    store = report.memory_store or {}
+    if store.get("used"):
+        table.add_row("memory store", f"{store['memories']} memories, {store['embedder']}, id {store['store_id']}")
+        for key, value in sorted(report.memory.items()):
+            table.add_row(key, str(value))
+        table.add_row("samples quoting their own session or later", str(report.leak_check.get("leaking_samples")))
+    else:
+        table.add_row("memory-grounded samples", f"none: {store.get('why', 'no memory store')}")
     for key, value in sorted(report.filters.items()):
         table.add_row(f"dropped: {key}", str(value))
     for split, stats in report.tokens.items():

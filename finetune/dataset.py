@@ -11,22 +11,39 @@
 One line of train/validation/holdout.jsonl (holdout is what the style evaluation reads):
 
     {"id": "<uuid5>",
-     "messages": [{"role": "system", "content": <persona prompt>},
+     "messages": [{"role": "system", "content": <persona prompt + "Today is <session date>." [+ memories]>},
                   {"role": "user", "content": "..."}, {"role": "assistant", "content": <owner's words>},
                   ...],                       # user/assistant alternate; the last one is the owner's
      "kind": "chat" | "post",                 # post: a post or article as an instruction sample
      "conversation_id": "wechat:...",         # the chat (or the document's source id for posts)
      "session_id": "<uuid5>",                 # every window of a session lands in the same split
      "window": 0,                             # index of the window inside its session
-     "chat_kind": "private" | "group"         # chats only; posts carry "doc_kind": "post" | "article"
+     "chat_kind": "private" | "group",        # chats only; posts carry "doc_kind": "post" | "article"
+     "memory": {"mode": "grounded" | "distractor", "ids": [<memory ids quoted>]}   # only when memories
     }
 
-Pipeline, every drop counted in the manifest's `filters`: messages that are not text
-(`non_text`, `empty`), system notices and recalls (`system_or_recalled`), messages holding a PII
-placeholder from the ingest scrubber (`pii_placeholder`) or a blocked word (`blocked_word`);
-then sessions (finetune.sessions), samples and windows (finetune.samples), samples whose owner
-turns are all shorter than `min_owner_chars` (`short_owner`), near-duplicates
-(`near_duplicate`, finetune.dedupe). Emoji codes like [旺柴] are ordinary text and stay.
+What a sample holds, and why (finetune.sessions, finetune.samples, finetune.grounding):
+- the owner's openers, with a context cue as the user turn (`[与 妈妈 的对话 · 2024-10-12 周六
+  19:40 · 上次聊天 3 天前]`), because that is where people announce their news;
+- messages with a PII placeholder, kept with it (`dataset.pii_messages`), and non-text messages as
+  typed placeholders (`[图片]`, `[链接: title]`), so the talk around them keeps its order and a
+  reply to a photo stays paired with the photo;
+- turns that follow the exchange: a sender's messages merge within `dataset.merge_minutes`; a
+  reply more than `dataset.exchange_minutes` after the message before it opens a new exchange;
+- the session's date in the system message, stated as the service states today's date;
+- for `dataset.memory_share` of the samples, memories from the twin's store that end before the
+  session begins, rendered by the service's own prompt code (some only distractors).
+
+Pipeline, every drop counted in the manifest's `filters`: system notices and recalls
+(`system_or_recalled`), empty texts (`empty`), messages holding a blocked word (`blocked_word`) or,
+with `pii_messages = "drop"`, a PII placeholder (`pii_placeholder`), non-text messages with
+`media = "drop"` (`non_text`); owner-less tails (`unanswered_turns`), windows over budget
+(`too_long`), samples whose owner turns are all shorter than `min_owner_chars` (`short_owner`),
+near-duplicates (`near_duplicate`, finetune.dedupe). What was kept is under `counts`
+(`openers_kept`, `media_placeholders`, `pii_messages_kept`, `pairs`, `cross_exchange_pairs`,
+`late_replies_opened`), `memory` (store, retrieval settings, samples by mode, leak check) and
+`coverage` (the owner's distinctive messages that reach an assistant turn).
+
 The split hashes the session id with `dataset.seed`, so it is deterministic and a session (with
 all its windows) is in exactly one split; when a split with a non-zero share would be empty and
 train has sessions to spare, the train session with the highest hash moves there.
@@ -43,7 +60,7 @@ import os
 import shutil
 import statistics
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,12 +68,18 @@ from twin.config import TwinConfig
 from twin.errors import InputError, StoreError
 from twin.manifest import library_versions, read_manifest, write_manifest
 from twin.prompt import system_prompt
+from twin.records import Message, MessageKind, stable_id
 from twin.finetune.dedupe import NearDuplicates
+from twin.finetune.grounding import Grounding, Retriever, leak_check
 from twin.finetune.samples import TokenCounter, Sample, approx_tokens, document_sample, session_samples
 from twin.finetune.sessions import MessageFilter, build_sessions
 
 SPLITS = ("train", "validation", "holdout")
 APPROX_TOKENIZER = "approx"
+DISTINCTIVE_CHARS = 12
+# What the build kept rather than dropped; reported under counts, not filters.
+STAT_KEYS = ("openers_kept", "media_placeholders", "pii_messages_kept", "late_replies_opened", "pairs",
+             "cross_exchange_pairs", "pairs_reply_over_5min")
 
 
 @dataclass
@@ -68,11 +91,17 @@ class DatasetReport:
     counts: Counter = field(default_factory=Counter)  # sessions, chat/post samples before the split
     splits: dict[str, int] = field(default_factory=dict)
     tokens: dict[str, dict] = field(default_factory=dict)
+    memory: Counter = field(default_factory=Counter)  # memory_<mode>_<kind>_samples
+    memory_store: dict | None = None  # what was retrieved from, or why nothing was
+    leak_check: dict = field(default_factory=dict)
+    coverage: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {
             "corpus_hash": self.corpus_hash, "tokenizer": self.tokenizer, "filters": dict(self.filters),
             "counts": dict(self.counts), "splits": self.splits, "tokens": self.tokens,
+            "memory": {"store": self.memory_store, "samples": dict(self.memory), "leak_check": self.leak_check},
+            "coverage": self.coverage,
         }
 
 
@@ -140,27 +169,60 @@ def token_stats(samples: list[Sample], count: TokenCounter) -> dict:
     }
 
 
+class OwnerTexts:
+    """Counts the owner's text messages as they stream past, to measure how many of the
+    distinctive ones (written once, at least DISTINCTIVE_CHARS long) reach an assistant turn."""
+
+    def __init__(self):
+        self.counts: Counter[str] = Counter()
+        self.ids: dict[str, str] = {}
+
+    def watch(self, messages: Iterable[Message]) -> Iterator[Message]:
+        for message in messages:
+            if message.is_owner and message.kind is MessageKind.TEXT:
+                text = message.text.strip()
+                self.counts[text] += 1
+                self.ids[text] = message.source_id
+            yield message
+
+    def coverage(self, samples: Iterable[Sample]) -> dict:
+        distinctive = {self.ids[t] for t, n in self.counts.items() if n == 1 and len(t) >= DISTINCTIVE_CHARS}
+        reached = distinctive & {sid for s in samples for sid in s.owner_ids}
+        return {"distinctive_owner_messages": len(distinctive), "reached_assistant_turn": len(reached),
+                "share": round(len(reached) / len(distinctive), 4) if distinctive else None}
+
+
 def build_samples(
     messages: Iterable, documents: Iterable, cfg: TwinConfig, count: TokenCounter,
-    report: DatasetReport, on_session: Callable[[], None] | None = None,
+    report: DatasetReport, on_session: Callable[[], None] | None = None, retriever: Retriever | None = None,
 ) -> list[Sample]:
     d = cfg.dataset
-    system = system_prompt(cfg.persona)
-    keep = MessageFilter(d.blocked_words)
+    grounding = Grounding(
+        persona=cfg.persona, count=count, max_tokens=d.max_tokens, memory_tokens=cfg.service.memory_tokens,
+        top_k=cfg.memory.top_k, share=d.memory_share, distractor_share=d.distractor_share, seed=d.seed,
+        retriever=retriever,
+    )
+    keep = MessageFilter(d.blocked_words, pii=d.pii_messages, labels=d.placeholder_labels, media=d.media)
+    owner = OwnerTexts()
     stats: Counter = Counter()
     samples: list[Sample] = []
-    for session in build_sessions(messages, cfg.sessions.gap_minutes, d.joiner, keep):
+    for session in build_sessions(owner.watch(messages), cfg.sessions.gap_minutes, d.joiner, keep, d.merge_minutes):
         report.counts["sessions"] += 1
+        plain, _ = grounding.system([], "", session.start.date() if session.start else None, writer=False)
         samples.extend(session_samples(
-            session, system, budget=d.max_tokens, overlap=d.window_overlap_turns,
+            session, plain, budget=d.max_tokens, overlap=d.window_overlap_turns,
             group_context_turns=d.group_context_turns, joiner=d.joiner, count=count, stats=stats,
+            exchange_minutes=d.exchange_minutes, reserve=grounding.reserve(session.id),
         ))
         if on_session:
             on_session()
     if d.include_documents:
         for document in documents:
             report.counts["documents"] += 1
-            sample = document_sample(document, system, budget=d.max_tokens, count=count, keep=keep, stats=stats)
+            plain, _ = grounding.system([], "", document.date.date() if document.date else None, writer=True)
+            key = stable_id("document", document.id)
+            sample = document_sample(document, plain, budget=d.max_tokens, count=count, keep=keep, stats=stats,
+                                     reserve=grounding.reserve(key))
             if sample is not None:
                 samples.append(sample)
     report.counts["samples_before_filters"] = len(samples)
@@ -176,10 +238,49 @@ def build_samples(
             stats["near_duplicate"] += 1
             continue
         kept.append(sample)
+    grounding.apply(kept, report.memory)
+    report.leak_check = leak_check(kept)
+    if report.leak_check["leaking_samples"]:
+        raise StoreError(f"{report.leak_check['leaking_samples']} samples quote memories from their own session "
+                         "or later; this is a bug in twin.finetune.grounding, the dataset was not written")
     report.filters.update(keep.dropped)
+    for key in STAT_KEYS:
+        report.counts[key] = stats.pop(key, 0) + keep.kept.pop(key, 0)
     report.filters.update(stats)
     report.counts.update(Counter(f"{s.kind}_samples" for s in kept))
+    report.coverage = owner.coverage(kept)
     return kept
+
+
+def open_memory(cfg: TwinConfig):
+    """(the twin's memory index, what the manifest says about it); (None, why) when there is none:
+    the dataset is then built from plain samples."""
+    if cfg.dataset.memory_share <= 0:
+        return None, {"used": False, "why": "dataset.memory_share is 0"}
+    from twin.errors import UnavailableError
+    from twin.retrieval.memory import MemoryIndex
+
+    if not cfg.memory.qdrant_url and not (cfg.path("memory") / "manifest.json").is_file():
+        return None, {"used": False, "why": f"no memory store at {cfg.path('memory')} (run `twin memory index` "
+                                            "before `twin dataset build` for memory-grounded samples)"}
+    try:
+        index = MemoryIndex.open(cfg)
+        ids = sorted(index.store.all_ids())
+    except (StoreError, UnavailableError) as exc:
+        return None, {"used": False, "why": f"memory store unavailable: {exc}"}
+    m = cfg.memory
+    return index, {
+        "used": True, "backend": index.store.backend,
+        "location": m.qdrant_url and f"{m.qdrant_url} / {m.collection}" or str(cfg.path("memory")),
+        "store_id": hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16], "memories": len(ids),
+        "embedder": index.embedder.id, "lexical": index.lexical.id,
+        "retrieval": {"top_k": m.top_k, "memory_tokens": cfg.service.memory_tokens, "dense_weight": m.dense_weight,
+                      "sparse_weight": m.sparse_weight, "rrf_k": m.rrf_k, "candidates": m.candidates,
+                      "time_mode": m.time_mode, "reranker": m.reranker,
+                      "filter": "memories that end before the sample's session begins (posts: before the post)",
+                      "now": "the session's start"},
+        "memory_share": cfg.dataset.memory_share, "distractor_share": cfg.dataset.distractor_share,
+    }
 
 
 def build_dataset(
@@ -207,7 +308,12 @@ def build_dataset(
 
         if on_progress:
             on_progress(0, len(conversations))
-        samples = build_samples(store.messages(), store.documents(), cfg, count, report, tick)
+        index, report.memory_store = open_memory(cfg)
+        try:
+            samples = build_samples(store.messages(), store.documents(), cfg, count, report, tick, index)
+        finally:
+            if index is not None:
+                index.close()
     if not samples:
         raise StoreError(
             f"{cfg.path('corpus')}: no training samples: the corpus has no text turns by the owner "
@@ -231,7 +337,7 @@ def _write_folder(folder: Path, splits: dict[str, list[Sample]], cfg: TwinConfig
             _write_jsonl(partial / f"{split}.jsonl", (s.to_json() for s in samples))
         write_exports(partial, folder.name, splits, _write_jsonl)
         write_manifest(partial, {
-            "kind": "twin-dataset", "name": folder.name, "format_version": 1,
+            "kind": "twin-dataset", "name": folder.name, "format_version": 2,
             "system_prompt": system_prompt(cfg.persona), "config": cfg.dataset.model_dump(mode="json"),
             **report.to_json(), "libraries": library_versions("transformers", "tokenizers"),
         })

@@ -1,13 +1,17 @@
 """Sessions and documents -> SFT samples in OpenAI chat format.
 
 Chat samples: the owner's turns are `assistant`, everyone else's are `user`. A sample starts on
-a user turn and ends on an owner turn (there is nothing to learn from words nobody answered,
-and a model is never asked to speak first). Long sessions are cut into windows that fit the
-token budget, each window repeating the last `window_overlap_turns` turns of the previous one
-as context. In group chats other speakers' words carry their names (`Name: text`), and only
-stretches where the owner takes part are kept: a run of more than `group_context_turns`
-messages by others closes the stretch, and only its last turns are kept as context for the
-owner's next reply.
+a user turn and ends on an owner turn (there is nothing to learn from words nobody answered).
+When the owner speaks first (the session's first words, a new message after their own pause,
+or a reply that comes more than `dataset.exchange_minutes` after the message before it), the
+user turn is a context cue (`twin.prompt.context_cue`: who the chat is with, the local date,
+weekday and time, how long the chat was quiet), so the news people open with ("告诉你们个好消息")
+is learned, and a late message is never paired with a stale one from another exchange.
+Long sessions are cut into windows that fit the token budget, each window repeating the last
+`window_overlap_turns` turns of the previous one as context. In group chats other speakers'
+words carry their names (`Name: text`), and only stretches where the owner takes part are kept:
+a run of more than `group_context_turns` messages by others closes the stretch, and only its
+last turns are kept as context for the owner's next reply.
 
 Documents (posts, articles) become one instruction sample each: "Write a post about <title or
 first sentence>" answered by the owner's text, with `kind = "post"` so they can be weighted or
@@ -20,7 +24,9 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
+from twin.prompt import context_cue
 from twin.records import ChatKind, Document, DocumentKind, stable_id
 from twin.finetune.sessions import MessageFilter, Session, Turn
 
@@ -36,7 +42,11 @@ class Sample:
     conversation_id: str
     session_id: str
     window: int = 0
-    extra: dict = field(default_factory=dict)  # doc_kind, chat_kind, source ids
+    extra: dict = field(default_factory=dict)  # doc_kind, chat_kind, memory provenance: written out
+    owner_ids: set[str] = field(default_factory=set, repr=False)  # owner messages in assistant turns
+    session: Session | None = field(default=None, repr=False)  # chats: where the sample comes from
+    document: Document | None = field(default=None, repr=False)  # posts
+    memories: list = field(default_factory=list, repr=False)  # MemoryHits quoted in the system message
 
     @property
     def id(self) -> str:
@@ -87,25 +97,96 @@ def group_stretches(turns: list[Turn], context_turns: int) -> list[list[Turn]]:
     return stretches
 
 
-def chat_messages(turns: list[Turn], group: bool, joiner: str) -> list[dict[str, str]]:
-    """Turns -> alternating role messages; names on others' words in groups."""
-    messages: list[dict[str, str]] = []
+@dataclass
+class ChatMessage:
+    """One role message of a sample while it is built, with what the stats need."""
+
+    role: str
+    content: str
+    start: datetime | None = None
+    end: datetime | None = None
+    source_ids: list[str] = field(default_factory=list)  # the messages in it
+    cue: bool = False  # a context cue standing before an opener
+
+    @property
+    def owner_ids(self) -> list[str]:
+        return self.source_ids if self.role == "assistant" else []
+
+
+def exchange_segments(
+    turns: list[Turn], session: Session, *, group: bool, joiner: str, exchange_gap: timedelta,
+    stats: Counter,
+) -> list[list[ChatMessage]]:
+    """Turns -> runs of alternating messages, each starting on a user message, cut where pairing
+    would cross an exchange.
+
+    An owner turn opens a new exchange when nothing stands before it, when the owner spoke last
+    (a pause longer than the merge window split their turn), or when it comes more than
+    `exchange_gap` after the message before it. An opener gets the context cue as its user turn;
+    a late reply is not paired with the stale message before it: that message, unanswered, ends
+    its run and the reply opens the next one."""
+    runs: list[list[ChatMessage]] = []
+    current: list[ChatMessage] = []
+    previous: Turn | None = None
     for turn in turns:
-        role = "assistant" if turn.is_owner else "user"
         text = f"{turn.sender_name}: {turn.text}" if group and not turn.is_owner else turn.text
-        if messages and messages[-1]["role"] == role:
-            messages[-1]["content"] += joiner + text
-        else:
-            messages.append({"role": role, "content": text})
-    return messages
+        if not turn.is_owner:
+            if current and current[-1].role == "user" and not current[-1].cue:
+                current[-1].content += joiner + text
+                current[-1].end = turn.end
+                current[-1].source_ids.extend(turn.source_ids)
+            else:
+                current.append(ChatMessage("user", text, turn.start, turn.end, list(turn.source_ids)))
+            previous = turn
+            continue
+        late = previous is not None and not previous.is_owner and turn.start - previous.end > exchange_gap
+        if previous is None or previous.is_owner or late:
+            if late:
+                stats["late_replies_opened"] += 1
+                runs.append(current)
+                current = []
+            since = turn.quiet if previous is None or late else turn.start - previous.end
+            cue = context_cue(session.conversation_name, turn.start, since, language=session.language, group=group)
+            current.append(ChatMessage("user", cue, turn.start, turn.start, cue=True))
+            stats["openers_kept"] += 1
+        current.append(ChatMessage("assistant", turn.text, turn.start, turn.end, list(turn.source_ids)))
+        previous = turn
+    runs.append(current)
+    out = []
+    for run in runs:
+        while run and run[-1].role == "user":  # words the owner never answered
+            stats["unanswered_turns"] += 1
+            run.pop()
+        if run:
+            out.append(run)
+    return out
+
+
+SLOW_REPLY = timedelta(minutes=5)  # WeClone's pairing window: a reference for how slow replies are
+
+
+def count_pairs(run: list[ChatMessage], exchange_gap: timedelta, stats: Counter) -> None:
+    """Pairs of a run; those whose reply came more than the exchange window after the turn it
+    answers (none while pairing follows the exchange: the stat guards that), and, for reference,
+    those slower than five minutes. A cue is not a message anyone waited on: not counted."""
+    for user, owner in zip(run[::2], run[1::2]):
+        if user.cue:
+            continue
+        stats["pairs"] += 1
+        delay = owner.start - user.end
+        if delay > exchange_gap:
+            stats["cross_exchange_pairs"] += 1
+        if delay > SLOW_REPLY:
+            stats["pairs_reply_over_5min"] += 1
 
 
 def windows(
     messages: list[dict[str, str]], budget: int, overlap: int, count: TokenCounter, stats: Counter
-) -> list[list[dict[str, str]]]:
-    """Cut user-first, assistant-last alternating messages into windows within the token budget."""
+) -> list[tuple[int, int]]:
+    """Cut user-first, assistant-last alternating messages into windows within the token budget;
+    returns (start, end) index ranges."""
     costs = [count(m["content"]) + TEMPLATE_OVERHEAD for m in messages]
-    out: list[list[dict[str, str]]] = []
+    out: list[tuple[int, int]] = []
     start, n = 0, len(messages)
     while start < n:
         total, end, last_owner_end = 0, start, None
@@ -118,7 +199,7 @@ def windows(
             stats["too_long"] += 1
             start += 2
             continue
-        out.append(messages[start:last_owner_end])
+        out.append((start, last_owner_end))
         if last_owner_end >= n:
             break
         nxt = last_owner_end - overlap
@@ -129,29 +210,30 @@ def windows(
 
 def session_samples(
     session: Session, system: str, *, budget: int, overlap: int, group_context_turns: int, joiner: str,
-    count: TokenCounter, stats: Counter,
+    count: TokenCounter, stats: Counter, exchange_minutes: float = 30, reserve: int = 0,
 ) -> list[Sample]:
+    """The session's samples. `system` is the plain system message; `reserve` tokens are kept free
+    for a memory block that may be added to it later (finetune.grounding)."""
     group = session.chat_kind is ChatKind.GROUP
     stretches = group_stretches(session.turns, group_context_turns) if group else [session.turns]
-    system_cost = count(system) + TEMPLATE_OVERHEAD
+    system_cost = count(system) + TEMPLATE_OVERHEAD + reserve
+    exchange_gap = timedelta(minutes=exchange_minutes)
     samples: list[Sample] = []
     for stretch in stretches:
-        messages = chat_messages(stretch, group, joiner)
-        while messages and messages[0]["role"] == "assistant":  # nobody asked: context for nothing
-            stats["owner_first_turn"] += 1
-            messages.pop(0)
-        while messages and messages[-1]["role"] == "user":  # words the owner never answered
-            messages.pop()
-        if not messages:
-            continue
-        for part in windows(messages, budget - system_cost, overlap, count, stats):
-            sample = Sample(
-                messages=[{"role": "system", "content": system}, *part], kind="chat",
-                conversation_id=session.conversation_id, session_id=session.id, window=len(samples),
-                extra={"chat_kind": session.chat_kind.value},
-            )
-            validate_messages(sample.messages)
-            samples.append(sample)
+        for run in exchange_segments(stretch, session, group=group, joiner=joiner, exchange_gap=exchange_gap,
+                                     stats=stats):
+            count_pairs(run, exchange_gap, stats)
+            messages = [{"role": m.role, "content": m.content} for m in run]
+            for begin, end in windows(messages, budget - system_cost, overlap, count, stats):
+                sample = Sample(
+                    messages=[{"role": "system", "content": system}, *messages[begin:end]], kind="chat",
+                    conversation_id=session.conversation_id, session_id=session.id, window=len(samples),
+                    extra={"chat_kind": session.chat_kind.value},
+                    owner_ids={sid for m in run[begin:end] for sid in m.owner_ids},
+                    session=session,
+                )
+                validate_messages(sample.messages)
+                samples.append(sample)
     return samples
 
 
@@ -164,7 +246,8 @@ def topic_of(document: Document, max_chars: int = 80) -> str:
 
 
 def document_sample(
-    document: Document, system: str, *, budget: int, count: TokenCounter, keep: MessageFilter, stats: Counter
+    document: Document, system: str, *, budget: int, count: TokenCounter, keep: MessageFilter, stats: Counter,
+    reserve: int = 0,
 ) -> Sample | None:
     """One instruction sample from a post or article; paragraphs with PII or blocked words dropped."""
     paragraphs = []
@@ -182,7 +265,7 @@ def document_sample(
         return None
     noun = "an article" if document.kind is DocumentKind.ARTICLE else "a post"
     prompt = f"Write {noun} about {topic_of(document)}"
-    room = budget - count(system) - count(prompt) - 3 * TEMPLATE_OVERHEAD
+    room = budget - count(system) - reserve - count(prompt) - 3 * TEMPLATE_OVERHEAD
     kept: list[str] = []
     used = 0
     for paragraph in paragraphs:  # cut at a paragraph boundary when the text is over budget
@@ -202,7 +285,7 @@ def document_sample(
             {"role": "assistant", "content": "\n\n".join(kept)},
         ],
         kind="post", conversation_id=document.source_id, session_id=stable_id("document", document.id),
-        extra={"doc_kind": document.kind.value},
+        extra={"doc_kind": document.kind.value}, document=document,
     )
     validate_messages(sample.messages)
     return sample

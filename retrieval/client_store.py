@@ -40,6 +40,8 @@ def client_filter(flt: MemoryFilter | None):
         must.append(m.FieldCondition(key="start_ts", range=m.Range(lte=flt.end.timestamp())))
     if flt.start is not None:
         must.append(m.FieldCondition(key="end_ts", range=m.Range(gte=flt.start.timestamp())))
+    if flt.ends_before is not None:  # an undated memory has no end_ts and never matches
+        must.append(m.FieldCondition(key="end_ts", range=m.Range(lt=flt.ends_before.timestamp())))
     return m.Filter(must=must)
 
 

@@ -40,6 +40,8 @@ def edge_filter(flt: MemoryFilter | None):
         must.append(FieldCondition(key="start_ts", range=RangeFloat(lte=flt.end.timestamp())))
     if flt.start is not None:
         must.append(FieldCondition(key="end_ts", range=RangeFloat(gte=flt.start.timestamp())))
+    if flt.ends_before is not None:  # an undated memory has no end_ts and never matches
+        must.append(FieldCondition(key="end_ts", range=RangeFloat(lt=flt.ends_before.timestamp())))
     return Filter(must=must)
 
 

@@ -64,9 +64,10 @@ class MemoryIndex:
     def search(self, query: str, k: int = 8, *, kinds: Sequence[str] | None = None,
                sources: Sequence[str] | None = None, conversation_id: str | None = None,
                participants: Sequence[str] | None = None, start: datetime | None = None,
-               end: datetime | None = None, now: datetime | None = None) -> list[MemoryHit]:
+               end: datetime | None = None, now: datetime | None = None,
+               ends_before: datetime | None = None) -> list[MemoryHit]:
         flt = MemoryFilter(kinds=kinds, sources=sources, conversation_id=conversation_id,
-                           participants=participants, start=start, end=end)
+                           participants=participants, start=start, end=end, ends_before=ends_before)
         return self.searcher.search(query, k, flt, now)
 
     def add_note(self, text: str, when: datetime | None = None) -> str:

@@ -62,10 +62,11 @@ class MemoryFilter:
     participants: Sequence[str] | None = None  # any of them took part
     start: datetime | None = None  # memories that overlap [start, end]
     end: datetime | None = None
+    ends_before: datetime | None = None  # only memories that end strictly before this (dated ones)
 
     def is_empty(self) -> bool:
         return not (self.kinds or self.sources or self.conversation_id or self.participants
-                    or self.start or self.end)
+                    or self.start or self.end or self.ends_before)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from twin.config import TwinConfig
-from twin.prompt import build_chat_messages, conversation_language, disclosure
+from twin.prompt import build_chat_messages, conversation_language, disclosure, retrieval_query
 from twin.records import MemoryHit
 from twin.service.backends import Backend, GenerationParams
 from twin.service.errors import APIError
@@ -16,7 +16,6 @@ from twin.service.memory import MemoryGateway
 from twin.service.schemas import ChatCompletionRequest
 
 TWIN, WRITER = "twin", "writer"
-SHORT_QUERY_CHARS = 12  # "and then?" alone retrieves nothing useful: add the turn before it
 
 
 @dataclass
@@ -97,10 +96,7 @@ class Twin:
 
     def retrieve(self, mode: str, history: list[dict[str, str]]) -> list[MemoryHit]:
         k = self.config.memory.top_k
-        query = history[-1]["content"]
-        earlier = [t["content"] for t in history[:-1] if t["role"] == "user"]
-        if len(query.strip()) < SHORT_QUERY_CHARS and earlier:
-            query = f"{earlier[-1]}\n{query}"
+        query = retrieval_query(history)
         if not query.strip():
             return []
         if mode == WRITER:  # the owner's posts and articles first, then chats for colour

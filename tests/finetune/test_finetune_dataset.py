@@ -41,8 +41,8 @@ def one_session(messages, **kw):
     return session_samples(sessions[0], "SYS", **args), stats
 
 
-def test_consecutive_messages_merge_and_a_sticker_does_not_split_a_turn():
-    keep = MessageFilter()
+def test_consecutive_messages_merge_and_a_dropped_sticker_does_not_split_a_turn():
+    keep = MessageFilter(media="drop")
     kept = [m for m in [msg("a", "hi"), msg("a", "you there?"), msg("me", "yes"),
                         msg("me", "[动画表情]", kind=MessageKind.STICKER), msg("me", "what's up")] if keep.keep(m)]
     turns = merge_turns(kept, " / ")
@@ -66,10 +66,11 @@ def test_samples_start_on_user_end_on_owner_and_carry_the_persona_prompt():
                                   msg("a", "fine"), msg("a", "and you?")])
     assert len(samples) == 1
     roles = [m["role"] for m in samples[0].messages]
-    assert roles == ["system", "user", "assistant"]
+    assert roles == ["system", "user", "assistant", "user", "assistant"]
     assert samples[0].messages[0]["content"] == "SYS"
+    assert samples[0].messages[1]["content"].startswith("[Chat with wechat:c · Fri 2024-10-04 12:00")
     assert samples[0].messages[-1]["content"] == "how are you"
-    assert stats["owner_first_turn"] == 1
+    assert stats["openers_kept"] == 1 and stats["unanswered_turns"] == 1
 
 
 def test_long_sessions_are_windowed_with_overlap_within_budget():
@@ -94,7 +95,7 @@ def test_an_exchange_over_budget_is_dropped_and_counted():
     msgs = [{"role": "user", "content": "x" * 50}, {"role": "assistant", "content": "y"},
             {"role": "user", "content": "ok"}, {"role": "assistant", "content": "fine"}]
     out = windows(msgs, 20, 2, len, stats)
-    assert out == [msgs[2:]] and stats["too_long"] == 1
+    assert out == [(2, 4)] and stats["too_long"] == 1
 
 
 def test_group_chats_name_speakers_and_keep_only_stretches_with_the_owner():
@@ -118,16 +119,18 @@ def test_group_stretches_split_on_long_owner_silence():
     assert [[t.text for t in s] for s in stretches] == [["a"], ["3", "4", "b"]]
 
 
-def test_posts_become_instruction_samples_without_pii_paragraphs():
+def test_posts_become_instruction_samples_with_pii_paragraphs_only_when_asked_to_drop():
     doc = Document(source="x", source_id="x:1", kind=DocumentKind.POST, title="",
                    text="Spring is here. The park is green.\n\nCall me at <PHONE>.\n\nSee you there.")
     stats = Counter()
-    keep = MessageFilter()
+    keep = MessageFilter(pii="drop")
     sample = document_sample(doc, "SYS", budget=500, count=len, keep=keep, stats=stats)
     assert sample.kind == "post" and sample.extra["doc_kind"] == "post"
     assert sample.messages[1]["content"] == "Write a post about Spring is here."
     assert sample.messages[2]["content"] == "Spring is here. The park is green.\n\nSee you there."
     assert keep.dropped["pii_placeholder"] == 1
+    kept = document_sample(doc, "SYS", budget=500, count=len, keep=MessageFilter(), stats=stats)
+    assert "Call me at <PHONE>." in kept.messages[2]["content"]
 
 
 def test_split_keeps_every_session_in_one_split_and_is_deterministic():
@@ -154,19 +157,24 @@ def test_build_on_fixture_counts_every_filter_and_writes_all_exports(tmp_path):
     fixture_corpus(cfg.path("corpus"))
     report = build_dataset(cfg, "style")
     assert report.filters == {
-        "non_text": 1, "pii_placeholder": 1, "system_or_recalled": 2, "blocked_word": 2,
-        "short_owner": 1, "near_duplicate": 1,
+        "system_or_recalled": 2, "blocked_word": 2, "unanswered_turns": 1, "short_owner": 1, "near_duplicate": 1,
     }
+    assert report.counts["media_placeholders"] == 1 and report.counts["pii_messages_kept"] == 1
     assert report.counts["sessions"] == 6
     assert report.counts["chat_samples"] == 4 and report.counts["post_samples"] == 1
+    assert report.memory_store["used"] is False and "twin memory index" in report.memory_store["why"]
     folder = cfg.path("datasets") / "style"
     rows = [row for split in ("train", "validation", "holdout") for row in read_split(folder, split)]
     assert len(rows) == sum(report.splits.values()) == 5
     by_conv = {r["conversation_id"]: r for r in rows if r["window"] == 0 and r["kind"] == "chat"}
     first_alice = next(r for r in rows if r["messages"][1]["content"] == "你到哪了")
-    assert [m["content"] for m in first_alice["messages"][1:]] == ["你到哪了", "刚下车\n马上到 [旺柴]", "好的 我在南门等你", "收到收到"]
+    # the sticker is a placeholder in the chat's language; the message with a phone number stays
+    assert [m["content"] for m in first_alice["messages"][1:]] == [
+        "你到哪了", "刚下车\n[表情]\n马上到 [旺柴]", "好的 我在南门等你\n我电话 <PHONE>", "收到收到"]
     assert by_conv["wechat:team@chatroom"]["messages"][1]["content"] == "Carol: 周末聚餐去哪\nDave: 火锅吧"
-    assert all(r["messages"][0]["content"] == system_prompt(cfg.persona) for r in rows)
+    # every sample states its session's date the way the service states today's
+    assert all(r["messages"][0]["content"] == system_prompt(cfg.persona) + "\n\nToday is 2024-10-04."
+               for r in rows if r["conversation_id"] == "wechat:alice")
     holdout = read_split(folder, "holdout")
     assert holdout and set(holdout[0]) >= {"messages", "kind", "conversation_id", "session_id"}
 

@@ -133,7 +133,7 @@ def test_same_entry_point_runs_data_parallel_on_two_cpu_processes(tiny_base, tmp
     cfg = make_twin(tmp_path, tiny_base)
     (tmp_path / "twin.toml").write_text(
         f'[train]\nbase_model = "{tiny_base}"\nmax_steps = 2\nbatch_size = 1\ngrad_accum = 1\n'
-        'logging_steps = 1\nlora_rank = 4\nmax_seq_len = 128\n\n[dataset]\ntokenizer = "approx"\n',
+        'logging_steps = 1\nlora_rank = 4\nmax_seq_len = 256\n\n[dataset]\ntokenizer = "approx"\n',
         encoding="utf-8",
     )
     twin = Path(sys.executable).with_name("twin")
