@@ -1,21 +1,23 @@
 """One typed config per twin: `twin.toml` in the twin's folder, plus environment overrides.
 
-Precedence: defaults < twin.toml < environment (`TWIN_<SECTION>__<KEY>=value`, value parsed as
-JSON when it parses, else taken as a string) < command-line flags (applied by each command).
+Precedence: defaults < twin.toml < environment (`TWIN_<SECTION>__<KEY>=value`, read by
+pydantic-settings: each value is parsed as its field's type, JSON for lists and tables) <
+command-line flags (applied by each command).
 Unknown keys are rejected everywhere so a typo never silently does nothing.
 Relative paths are relative to the folder that holds twin.toml.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import EnvSettingsSource, SettingsError
 
 from twin.errors import ConfigError
 
@@ -285,9 +287,9 @@ def find_config(explicit: Path | None = None, cwd: Path | None = None) -> Path:
     return candidate
 
 
-def load_config(path: Path | None = None, *, env: dict[str, str] | None = None, required: bool = True) -> TwinConfig:
+def load_config(path: Path | None = None, *, env: Mapping[str, str] | None = None, required: bool = True) -> TwinConfig:
     """Load twin.toml (found in the current folder unless `path` is given) and apply env overrides."""
-    env = dict(os.environ) if env is None else env
+    env = os.environ if env is None else env
     data: dict[str, Any] = {}
     root = Path.cwd()
     try:
@@ -298,45 +300,99 @@ def load_config(path: Path | None = None, *, env: dict[str, str] | None = None, 
         file = None
     if file is not None:
         root = file.resolve().parent
-        try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{file}: {exc}") from None
-    _apply_env(data, env)
+        data = read_toml(file)
+    data = _deep_merge(data, env_overrides(env))
     try:
         return TwinConfig.model_validate({**data, "root": root})
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, file)) from None
+        raise ConfigError(_describe(exc, file, _env_names(env))) from None
 
 
-def _apply_env(data: dict[str, Any], env: dict[str, str]) -> None:
-    for key, raw in env.items():
-        if not key.startswith(ENV_PREFIX) or "__" not in key:
-            continue
-        parts = key[len(ENV_PREFIX):].lower().split("__")
-        try:
-            value: Any = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        node = data
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"{key}: {part} is not a section")
-        node[parts[-1]] = value
+def read_toml(file: Path) -> dict[str, Any]:
+    """twin.toml as a dict; a file that is not UTF-8 (TOML's only encoding) or not TOML is a ConfigError."""
+    raw = file.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{file}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); TOML files must be "
+            "UTF-8, so re-save it as UTF-8 (it may have been saved as GBK or Latin-1)") from None
+    try:
+        return tomllib.loads(text.removeprefix("\ufeff"))  # a BOM that some editors add is not content
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: {exc}") from None
+
+
+class _EnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping (tests pass their own).
+
+    It decodes JSON only for fields that need it (lists, tuples, sections), so a str field keeps
+    `TWIN_SERVICE__BACKEND_API_KEY=12345` as the string "12345", while numbers and booleans are
+    parsed by each field's own validation."""
+
+    def __init__(self, env: Mapping[str, str]):
+        self._env = env
+        super().__init__(TwinConfig, case_sensitive=False, env_prefix=ENV_PREFIX, env_nested_delimiter="__",
+                         env_parse_none_str="null")
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {key.lower(): None if value == self.env_parse_none_str else value for key, value in self._env.items()}
+
+
+def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    """The `TWIN_<SECTION>__<KEY>` variables as nested config data (other TWIN_ variables, such
+    as TWIN_REQUIRE_ALL for the tests, are not config)."""
+    ours = {k: v for k, v in env.items() if k.upper().startswith(ENV_PREFIX) and "__" in k[len(ENV_PREFIX):]}
+    sections = set(TwinConfig.model_fields) - {"root"}
+    for key in ours:
+        section = key[len(ENV_PREFIX):].split("__")[0].lower()
+        if section not in sections:
+            raise ConfigError(f"{key}: unknown section {section!r} (sections: {', '.join(sorted(sections))})")
+    if not ours:
+        return {}
+    try:
+        values = _EnvSource(ours)()
+    except SettingsError:
+        for key, value in ours.items():  # name the variable that does not parse
+            try:
+                _EnvSource({key: value})()
+            except SettingsError:
+                raise ConfigError(f"{key}: {value[:80]!r} is not valid JSON; lists and tables are written "
+                                  'as JSON in the environment, e.g. \'["a", "b"]\'') from None
+        raise
+    values.pop("root", None)
+    return values
+
+
+def _env_names(env: Mapping[str, str]) -> dict[str, str]:
+    """Dotted config key -> the environment variable that set it, for error messages."""
+    return {".".join(k[len(ENV_PREFIX):].lower().split("__")): k
+            for k in env if k.upper().startswith(ENV_PREFIX) and "__" in k[len(ENV_PREFIX):]}
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 # Keys that moved, so an old twin.toml gets a pointer instead of a bare "unknown key".
 MOVED = {"dataset.session_gap_minutes": "sessions.gap_minutes", "memory.session_gap_minutes": "sessions.gap_minutes"}
 
 
-def _describe(exc: ValidationError, file: Path | None) -> str:
-    where = str(file) if file else "config"
+def _describe(exc: ValidationError, file: Path | None, from_env: Mapping[str, str] | None = None) -> str:
     lines = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"])
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         if key in MOVED:
             msg = f"moved to {MOVED[key]}"
+        env_name = next((name for dotted, name in (from_env or {}).items() if key == dotted or key.startswith(dotted + ".")), None)
+        where = env_name or (str(file) if file else "config")
         lines.append(f"{where}: {key}: {msg}")
     return "\n".join(lines)
