@@ -129,7 +129,8 @@ class WhatsAppTxt(Parser):
             when = ctx.local(self._time(path, entry, order))
             text = "\n".join(entry.body).rstrip()
             author, body = self._split_author(text, authors_seen)
-            if author is None or ((_QUOTE_CHARS.intersection(author) or author.casefold() in texts.colon_heads)
+            if author is None or (author_lines[author] <= 1 and (_QUOTE_CHARS.intersection(author) or
+                                                              author.casefold() in texts.colon_heads)
                                   and texts.is_system(text)):
                 # no 'Name: ', or an event with ': ' in its quoted subject ('X changed the subject to "a: b"')
                 # or in its own words ('Usuário adicionado: X')

@@ -41,7 +41,7 @@ def exact_key(text: str) -> str:
 
 def template_regex(template: str, capture: bool = False) -> str:
     """A format string as a regex for the whole text: placeholders match any text on one line
-    (captured when `capture`), literal parts are escaped, any quote matches any quote, runs of
+    (any text at all when `capture`, for file names, and captured), literal parts are escaped, any quote matches any quote, runs of
     spaces match any spacing, and the final full stop is optional."""
     parts, pos = [], 0
     body = template.strip().rstrip(".。")
@@ -51,7 +51,7 @@ def template_regex(template: str, capture: bool = False) -> str:
         if token in ("{{", "}}"):
             parts.append(re.escape(token[0]))
         else:
-            parts.append("([^\\n]+?)" if capture else "[^\\n]+?")
+            parts.append("([\\s\\S]+?)" if capture else "[^\\n]+?")  # file names can hold line breaks
         pos = match.end()
     parts.append(_literal(body[pos:]))
     return "".join(parts) + _END
@@ -63,7 +63,7 @@ def _literal(text: str) -> str:
         if not chunk:
             continue
         if chunk.isspace():
-            out.append(r"\s+")
+            out.append(r"[^\S\n]+")
         else:
             out.append("".join(_QUOTE_CLASS if ch in _QUOTES else re.escape(ch) for ch in chunk))
     return "".join(out)
@@ -196,7 +196,7 @@ class ExporterTexts:
         if self.attached is None or not text.endswith((">", ")")):
             return None
         match = self.attached.fullmatch(text.strip())
-        return next((g for g in match.groups() if g), None) if match else None
+        return next((g.strip() for g in match.groups() if g), None) if match else None
 
 
 def load_table(path: Path = TABLE) -> dict[str, dict[str, list[str]]]:

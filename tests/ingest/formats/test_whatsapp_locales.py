@@ -114,7 +114,7 @@ def test_packaged_table_covers_every_kind_in_the_main_locales():
     ("Der*Die Gruppengründer*in hat diese Gruppe erstellt.", "Der*Die Gruppengründer*in hat diese Gruppe erstellt.", True),
     ("{} changed the subject to “{}”", 'Anna changed the subject to "Trip: 2021"', True),  # any quote for any quote
     ("{} changed this group's icon", "Anna changed this group’s icon", True),
-    ("{} (file attached)", "a.jpg (file attached)\nand more", False),  # one line only
+    ("{} left", "Anna\nleft", False),  # one line only
 ])
 def test_template_regex(template, text, matches):
     assert (re.fullmatch(template_regex(template), text, re.IGNORECASE) is not None) is matches
@@ -235,6 +235,12 @@ def test_android_event_with_colon_in_subject(tmp_path):
     _, records, _ = run_parser(path)
     assert [(r.kind, r.sender_id) for r in records] == [
         (MessageKind.TEXT, "Anna"), (MessageKind.SYSTEM, "system"), (MessageKind.TEXT, "Bob")]
+
+
+def test_attachment_names_may_hold_line_breaks():
+    texts = whatsapp_texts.load()
+    assert texts.attachment("<attached: \n00000035-PHOTO-2022-03-27-21-4\n1-55.jpg>") == "00000035-PHOTO-2022-03-27-21-4\n1-55.jpg"
+    assert texts.attachment("<Anhang: 00000042-PHOTO.jpg>") == "00000042-PHOTO.jpg"
 
 
 def test_exporter_texts_from_a_custom_table():
