@@ -237,6 +237,15 @@ def test_android_event_with_colon_in_subject(tmp_path):
         (MessageKind.TEXT, "Anna"), (MessageKind.SYSTEM, "system"), (MessageKind.TEXT, "Bob")]
 
 
+def test_quoted_nickname_is_an_author_not_an_event(tmp_path):
+    path = write_lines(tmp_path / "chat.txt", [
+        '21/03/2022, 10:00 - Mo "The Dev" Ali: hi all',
+        '21/03/2022, 10:01 - Mo "The Dev" Ali: I put my template on the git and added it. See what you think',
+    ])
+    _, records, _ = run_parser(path)
+    assert [(r.kind, r.sender_name) for r in records] == [(MessageKind.TEXT, 'Mo "The Dev" Ali')] * 2
+
+
 def test_attachment_names_may_hold_line_breaks():
     texts = whatsapp_texts.load()
     assert texts.attachment("<attached: \n00000035-PHOTO-2022-03-27-21-4\n1-55.jpg>") == "00000035-PHOTO-2022-03-27-21-4\n1-55.jpg"
