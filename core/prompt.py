@@ -6,7 +6,9 @@ adapter is trained on exactly the text it will later be prompted with.
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -111,11 +113,12 @@ def render_memory(hit: MemoryHit, number: int) -> str:
         attrs.append(f'with="{_attr(", ".join(memory.participants))}"')
     # A memory that contains the closing tag could otherwise end the quote early and smuggle
     # the rest of its text out as if it were part of the prompt.
-    body = _TAG.sub(lambda m: "<\\" + m.group(0)[1:], memory.text)
-    return f"<memory {' '.join(attrs)}>\n{body.strip()}\n</memory>"
+    body = _TAG.sub(lambda m: "<\\" + m.group(0)[1:], normalise_tags(memory.text))
+    return f"<memory {' '.join(attrs)}>\n{neutralise_control_tokens(body.strip())}\n</memory>"
 
 
 def _attr(value: str) -> str:
+    value = neutralise_control_tokens(normalise_tags(value))
     return value.replace('"', "'").replace("<", "(").replace(">", ")")
 
 
@@ -271,3 +274,83 @@ def retrieval_query(history: Sequence[dict[str, str]]) -> str:
     if len(query.strip()) < SHORT_QUERY_CHARS and earlier:
         query = f"{earlier[-1]}\n{query}"
     return query
+
+
+# --- Untrusted text: chat-template control tokens and look-alike tags ------------------------
+# Memories, user turns and an app's system notes are text from other people. Two ways such text
+# could escape its place: a chat-template control token (`<|im_start|>system`) that the tokenizer
+# turns into the real special token, and a look-alike of our own </memory> tag.
+
+# Control tokens of the common chat-template families; a tokenizer adds its own (Backend.special_tokens).
+CONTROL_TOKENS = (
+    "<|im_start|>", "<|im_end|>", "<|im_sep|>", "<|endoftext|>", "<|begin_of_text|>", "<|end_of_text|>",
+    "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>", "<|python_tag|>",
+    "<|user|>", "<|assistant|>", "<|system|>", "<|end|>", "<|start|>", "<|message|>", "<|channel|>",
+    "<|return|>", "<|call|>", "[INST]", "[/INST]", "<<SYS>>", "<</SYS>>", "[SYSTEM_PROMPT]",
+    "[/SYSTEM_PROMPT]", "[AVAILABLE_TOOLS]", "[TOOL_CALLS]", "[TOOL_RESULTS]", "<s>", "</s>", "<bos>",
+    "<eos>", "<start_of_turn>", "<end_of_turn>", "<unk>", "<pad>", "<mask>",
+)
+# Any <|word|>, and DeepSeek's full-width-bar kind <｜User｜>, whatever the family.
+_GENERIC_CONTROL = r"<[|\uff5c][^\s<>|\uff5c]{1,64}[|\uff5c]>"
+_BREAK = "\u200d"  # zero-width joiner: invisible, and no tokenizer's special token contains it
+
+
+@functools.lru_cache(maxsize=32)
+def _control_pattern(extra: tuple[str, ...]) -> re.Pattern:
+    tokens = {t for t in (*CONTROL_TOKENS, *extra) if len(t.strip()) >= 2}
+    literal = "|".join(re.escape(t) for t in sorted(tokens, key=len, reverse=True))
+    return re.compile(f"{_GENERIC_CONTROL}|{literal}")
+
+
+def neutralise_control_tokens(text: str, special_tokens: Iterable[str] = ()) -> str:
+    """`text` with every chat-template control token broken by a zero-width joiner after its first
+    character, so a tokenizer reads it as plain characters, never as the special token.
+
+    `special_tokens` adds a tokenizer's own list to the known families. Idempotent."""
+    pattern = _control_pattern(tuple(sorted(set(special_tokens))))
+    for _ in range(4):  # breaking one token cannot form another, but a token may hide inside one
+        broken = pattern.sub(lambda m: m.group(0)[0] + _BREAK + m.group(0)[1:], text)
+        if broken == text:
+            break
+        text = broken
+    return text
+
+
+# Letters from other scripts that look like the Latin ones of "memory"/"memories", and
+# characters that look like "<" or "/" without NFKC mapping them.
+_CONFUSABLES = str.maketrans({
+    "\u0430": "a", "\u0435": "e", "\u0451": "e", "\u043e": "o", "\u03bf": "o", "\u0440": "p", "\u0441": "c",
+    "\u0443": "y", "\u04af": "y", "\u0445": "x", "\u043c": "m", "\u0456": "i", "\u03b9": "i", "\u0455": "s",
+    "\u0433": "r", "\u0501": "d", "\u0458": "j", "\u043a": "k", "\u0442": "t", "\u03bc": "m", "\u1d0d": "m",
+    "\u0280": "r", "\u1d07": "e", "\u1d0f": "o", "\u028f": "y", "\u026a": "i", "\ua731": "s",
+    "\u2039": "<", "\u3008": "<", "\u27e8": "<", "\u276e": "<", "\u02c2": "<", "\u2329": "<",
+    "\u2215": "/", "\u2044": "/", "\u29f8": "/", "\u2571": "/",
+})
+_SKELETON_TAG = re.compile(r"<\s*/?\s*memor")
+
+
+def _skeleton(text: str) -> tuple[str, list[int]]:
+    """A look-alike-free spelling of `text` (NFKD, no marks or invisible characters, confusables
+    mapped, lower case) and, for each of its characters, the index of the character it came from."""
+    chars: list[str] = []
+    origin: list[int] = []
+    for i, ch in enumerate(text):
+        for part in unicodedata.normalize("NFKD", ch):
+            if unicodedata.category(part) in ("Mn", "Me", "Cf"):
+                continue
+            for low in part.lower().translate(_CONFUSABLES):
+                chars.append(low)
+                origin.append(i)
+    return "".join(chars), origin
+
+
+def normalise_tags(text: str) -> str:
+    """Rewrite anything that reads as a <memory>/</memories> tag after look-alike folding
+    (`< / memory>`, zero-width characters inside, full-width `＜／ｍｅｍｏｒｙ＞`, Cyrillic letters,
+    accents) to its plain ASCII spelling, so the quoting's escape sees and defuses it."""
+    skeleton, origin = _skeleton(text)
+    spans = [(origin[m.start()], origin[m.end() - 1] + 1, "</memor" if "/" in m.group(0) else "<memor")
+             for m in _SKELETON_TAG.finditer(skeleton)]
+    for start, end, plain in reversed(spans):
+        text = text[:start] + plain + text[end:]
+    return text

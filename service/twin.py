@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from twin.config import TwinConfig
-from twin.prompt import build_chat_messages, conversation_language, disclosure, retrieval_query
+from twin.prompt import (build_chat_messages, conversation_language, disclosure, neutralise_control_tokens,
+                         retrieval_query)
 from twin.records import MemoryHit
 from twin.service.backends import Backend, GenerationParams
 from twin.service.errors import APIError
@@ -62,6 +63,7 @@ class Twin:
         started = time.perf_counter()
         hits = self.retrieve(mode, history)
         retrieved = time.perf_counter()
+        app_notes, history = outside_text_defused(app_notes, history, self.backend.special_tokens())
         prompt = build_chat_messages(
             self.config.persona, hits, history,
             context_tokens=self.backend.context_budget(),
@@ -85,7 +87,9 @@ class Twin:
         language = conversation_language(t["content"] for t in history if t["role"] == "user")
         return ReplyPlan(
             mode=mode,
-            messages=prompt.messages,
+            # memories were quoted with the known families broken; this adds the tokenizer's own
+            messages=[{**m, "content": neutralise_control_tokens(m["content"], self.backend.special_tokens())}
+                      for m in prompt.messages],
             memories=prompt.memories,
             params=params,
             prefix=disclosure(persona, language) + "\n\n" if persona.disclose_ai and first_reply else "",
@@ -129,3 +133,11 @@ def split_conversation(request: ChatCompletionRequest) -> tuple[str, list[dict[s
     if not turns or turns[-1]["role"] != "user" or not turns[-1]["content"].strip():
         raise APIError(400, "the last message must be a non-empty user message", code="invalid_messages", param="messages")
     return "\n\n".join(notes), turns
+
+
+def outside_text_defused(app_notes: str, history: list[dict[str, str]], special_tokens: tuple[str, ...]
+                         ) -> tuple[str, list[dict[str, str]]]:
+    """The client's system notes and turns with chat-template control tokens broken, so nobody
+    in a relayed chat can open a system turn of their own (the template adds the real ones)."""
+    turns = [{**turn, "content": neutralise_control_tokens(turn["content"], special_tokens)} for turn in history]
+    return neutralise_control_tokens(app_notes, special_tokens), turns

@@ -77,6 +77,11 @@ class Backend(ABC):
     def count_tokens(self, text: str) -> int:
         return approx_tokens(text)
 
+    def special_tokens(self) -> tuple[str, ...]:
+        """Control tokens of this backend's tokenizer, beyond the known chat-template families
+        (twin.prompt.CONTROL_TOKENS): broken up wherever they appear in text from outside."""
+        return ()
+
     def context_budget(self) -> int:
         """Tokens the prompt plus the reply may use: the config's, capped by the model's."""
         configured = self.config.service.context_tokens

@@ -52,6 +52,16 @@ def choose_base(config: TwinConfig, adapter: Path | None) -> tuple[str, str | No
     return config.train.base_model, config.train.gguf_file
 
 
+def tokenizer_special_tokens(tokenizer) -> tuple[str, ...]:
+    """Every string this tokenizer maps to a special id: its named special tokens and the added
+    tokens marked special (chat markers such as <|im_start|> are usually the latter)."""
+    found = set(getattr(tokenizer, "all_special_tokens", ()) or ())
+    for token in (getattr(tokenizer, "added_tokens_decoder", None) or {}).values():
+        if getattr(token, "special", False):
+            found.add(str(token))
+    return tuple(sorted(t for t in found if len(t.strip()) >= 2))
+
+
 class TransformersBackend(Backend):
     name = "transformers"
 
@@ -67,10 +77,14 @@ class TransformersBackend(Backend):
         positions = getattr(self.model.config, "max_position_embeddings", None)
         self.max_context = int(positions) if positions else None
         self.repetition_penalty = config.service.repetition_penalty
+        self._special = tokenizer_special_tokens(self.tokenizer)
         self._lock = threading.Lock()  # one generation at a time: a CPU has nothing to spare
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def special_tokens(self) -> tuple[str, ...]:
+        return self._special
 
     def stream(self, messages: list[dict[str, str]], params: GenerationParams) -> Iterator[Delta]:
         import torch
