@@ -83,6 +83,17 @@ def open_retriever(cfg: TwinConfig):
     return retrieve, index
 
 
+def refuse_leaky_style(dataset: str | None, choice: ModelChoice | None) -> None:
+    """Style fidelity sends holdout contexts; a twin service would retrieve from its store, which
+    holds the holdout sessions themselves, and could quote the very reply being scored."""
+    if dataset and choice is not None and choice.url and not choice.base_model:
+        raise ConfigError(
+            "--dataset with --url asks a twin service, whose memory store holds the holdout sessions: it could "
+            "quote the real replies. Run style fidelity in-process (drop --url), or against a plain model server "
+            "(e.g. vLLM) naming --base-model and --model"
+        )
+
+
 def run_sections(
     cfg: TwinConfig,
     *,
@@ -103,6 +114,7 @@ def run_sections(
     from twin.eval.provenance import provenance
     from twin.eval.questions import load_questions
 
+    refuse_leaky_style(dataset, choice)
     report: dict = {"recall": {}}
     ks = cfg.eval.k
     questions: Sequence[Question] = load_questions(qa_file) if qa_file else []

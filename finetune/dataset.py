@@ -19,7 +19,8 @@ One line of train/validation/holdout.jsonl (holdout is what the style evaluation
      "session_id": "<uuid5>",                 # every window of a session lands in the same split
      "window": 0,                             # index of the window inside its session
      "chat_kind": "private" | "group",        # chats only; posts carry "doc_kind": "post" | "article"
-     "memory": {"mode": "grounded" | "distractor", "ids": [<memory ids quoted>]}   # only when memories
+     "memory": {"mode": "grounded" | "distractor", "ids": [<memory ids quoted>],
+                "before": <session start: every quoted memory ends before it>}   # memory samples only
     }
 
 What a sample holds, and why (finetune.sessions, finetune.samples, finetune.grounding):

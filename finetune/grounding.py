@@ -141,7 +141,9 @@ class Grounding:
             if mode != PLAIN:
                 kind = mode if used else f"{mode}_empty"
                 stats[f"memory_{kind}_{sample.kind}_samples"] += 1
-                sample.extra["memory"] = {"mode": mode, "ids": [h.id or h.memory.id for h in used]}
+                cutoff = cutoff_of(sample)
+                sample.extra["memory"] = {"mode": mode, "ids": [h.id or h.memory.id for h in used],
+                                          "before": cutoff.isoformat() if cutoff else None}
                 sample.memories = list(used)
 
     def _distractors(self, samples: list[Sample], queries: list[str], chats: list[int], i: int) -> list[MemoryHit]:

@@ -94,3 +94,8 @@ def test_locomo_qa_through_a_url_needs_both_model_names(tiny_twin):
     result = CliRunner().invoke(build_app(), ["eval", "run", "--locomo", str(LOCOMO), "--locomo-qa", "2",
                                               "--url", "http://127.0.0.1:9/v1"])
     assert result.exit_code != 0 and "--base-model" in result.output
+
+
+def test_style_through_a_twin_service_is_refused_because_its_store_holds_the_holdout(tiny_twin):
+    result = CliRunner().invoke(build_app(), ["eval", "run", "--dataset", "style", "--url", "http://127.0.0.1:9/v1"])
+    assert result.exit_code != 0 and "holdout sessions" in result.output and "--base-model" in result.output
