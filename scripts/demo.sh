@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make demo: every stage, small, on the bundled sample persona (fictional 林晓), on a CPU.
-# ingest -> dataset -> memory index -> a short LoRA run on SmolLM2-135M -> serve -> ask.
+# ingest -> memory index -> dataset (memory-grounded) -> a short LoRA run on SmolLM2-135M -> serve -> ask.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=${DEMO_DIR:-$repo/build/demo}
@@ -18,12 +18,12 @@ step "1/6 ingest the sample persona's WeChat and Telegram exports and posts"
 twin ingest "$persona/exports" "$persona/posts"
 twin corpus stats
 
-step "2/6 build the style dataset"
-twin dataset build
-
-step "3/6 index memories into the embedded Qdrant engine"
+step "2/6 index memories into the embedded Qdrant engine"
 twin memory index
 twin memory stats
+
+step "3/6 build the style dataset (half the samples quote memories from before their session)"
+twin dataset build
 
 step "4/6 train a LoRA adapter on the packaged SmolLM2-135M (a few CPU steps)"
 twin train
