@@ -101,7 +101,7 @@ class SessionsConfig(Section):
 class DatasetConfig(Section):
     joiner: str = Field("\n", description="joins consecutive messages of one sender into one turn")
     merge_minutes: float = Field(10, gt=0, description="a sender's consecutive messages at most this far apart are one turn")
-    exchange_minutes: float = Field(30, gt=0, description="a reply later than this after the message before it opens a new exchange (with the context cue) instead of answering it")
+    exchange_minutes: float = Field(20, gt=0, description="a reply later than this after the message before it opens a new exchange (with the context cue) instead of answering it")
     pii_messages: Literal["keep", "drop"] = Field("keep", description="messages holding an ingest PII placeholder (<PHONE>...): kept with the placeholder, or dropped")
     media: Literal["placeholder", "drop"] = Field("placeholder", description="non-text messages become short typed placeholders ([图片], [photo]) or are dropped")
     placeholder_labels: dict[str, dict[str, str]] = Field(

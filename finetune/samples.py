@@ -124,13 +124,17 @@ def exchange_segments(
     (a pause longer than the merge window split their turn), or when it comes more than
     `exchange_gap` after the message before it. An opener gets the context cue as its user turn;
     a late reply is not paired with the stale message before it: that message, unanswered, ends
-    its run and the reply opens the next one."""
+    its run and the reply opens the next one. Likewise, words of others that come more than
+    `exchange_gap` after their own unanswered ones start a new run instead of joining them."""
     runs: list[list[ChatMessage]] = []
     current: list[ChatMessage] = []
     previous: Turn | None = None
     for turn in turns:
         text = f"{turn.sender_name}: {turn.text}" if group and not turn.is_owner else turn.text
         if not turn.is_owner:
+            if current and current[-1].role == "user" and turn.start - current[-1].end > exchange_gap:
+                runs.append(current)  # they start a new exchange: their stale words stay unanswered
+                current = []
             if current and current[-1].role == "user" and not current[-1].cue:
                 current[-1].content += joiner + text
                 current[-1].end = turn.end
@@ -210,7 +214,7 @@ def windows(
 
 def session_samples(
     session: Session, system: str, *, budget: int, overlap: int, group_context_turns: int, joiner: str,
-    count: TokenCounter, stats: Counter, exchange_minutes: float = 30, reserve: int = 0,
+    count: TokenCounter, stats: Counter, exchange_minutes: float = 20, reserve: int = 0,
 ) -> list[Sample]:
     """The session's samples. `system` is the plain system message; `reserve` tokens are kept free
     for a memory block that may be added to it later (finetune.grounding)."""

@@ -129,3 +129,39 @@ def test_a_late_reply_opens_a_new_exchange_instead_of_answering_a_stale_message(
     # With a wider exchange window the late reply answers the stale message: a slow pair.
     _, wide, _ = build(chat, exchange=60, gap=60)
     assert wide["late_replies_opened"] == 0 and wide["pairs"] == 3 and wide["pairs_reply_over_5min"] == 1
+
+
+def test_on_labelled_exchanges_no_pair_crosses_an_exchange_and_every_owner_message_reaches_a_reply():
+    """tests/fixtures/finetune/exchanges.json: slow genuine replies, new topics 26-50 minutes
+    later inside one session, bursts with pauses, a photo, a link, a phone placeholder."""
+    import json
+    from pathlib import Path
+
+    from twin.config import TwinConfig
+    from twin.finetune.samples import exchange_segments
+
+    rows = json.loads((Path(__file__).parents[1] / "fixtures" / "finetune" / "exchanges.json").read_text())["messages"]
+    start = datetime(2024, 5, 10, 8, 0, tzinfo=TZ)
+    messages, labels = [], {}
+    for i, (chat, exchange, sender, minute, kind, text) in enumerate(rows):
+        messages.append(Message(source="fx", source_id=f"fx:{i}", conversation_id=f"fx:{chat}", conversation_name=chat,
+                                chat_kind=ChatKind.PRIVATE, sender_id=sender, sender_name=sender, is_owner=sender == "me",
+                                timestamp=start + timedelta(minutes=minute), text=text, kind=MessageKind(kind)))
+        labels[f"fx:{i}"] = (chat, exchange)
+    d = TwinConfig().dataset  # the defaults
+    keep = MessageFilter(labels=d.placeholder_labels)
+    pairs, crossing, owner_reached, photo_replies = 0, 0, set(), []
+    for session in build_sessions(iter(messages), 60, "\n", keep, d.merge_minutes):
+        for run in exchange_segments(session.turns, session, group=False, joiner="\n",
+                                     exchange_gap=timedelta(minutes=d.exchange_minutes), stats=Counter()):
+            for user, owner in zip(run[::2], run[1::2]):
+                owner_reached.update(owner.source_ids)
+                if user.cue:
+                    continue
+                pairs += 1
+                crossing += any(labels[sid] != labels[owner.source_ids[0]] for sid in user.source_ids)
+                if owner.content.startswith("哈哈你这是在庆祝吗") or owner.content.startswith("haha that meme"):
+                    photo_replies.append(user.content)
+    assert pairs >= 10 and crossing == 0
+    assert photo_replies == ["[图片]", "[photo]"]  # a reply to a photo is paired with it, in the chat's language
+    assert owner_reached == {m.source_id for m in messages if m.is_owner}
