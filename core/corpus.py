@@ -143,6 +143,18 @@ class CorpusStore:
         for row in self.db.execute(sql, args):
             yield _row_message(row)
 
+    def last_rowid(self) -> int:
+        """Where the messages table ends now: rows appended later have larger rowids."""
+        return self.db.execute("SELECT COALESCE(MAX(rowid), 0) FROM messages").fetchone()[0]
+
+    def added_since(self, rowid: int) -> dict[str, set[str]]:
+        """Ids of the messages stored after `last_rowid()` returned `rowid`, by conversation."""
+        added: dict[str, set[str]] = {}
+        for conversation_id, message_id in self.db.execute(
+                "SELECT conversation_id, id FROM messages WHERE rowid > ?", (rowid,)):
+            added.setdefault(conversation_id, set()).add(message_id)
+        return added
+
     def documents(self) -> Iterator[Document]:
         for row in self.db.execute("SELECT * FROM documents ORDER BY source_id"):
             yield Document(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from twin.config import MemoryConfig, TwinConfig
@@ -20,6 +20,7 @@ from twin.retrieval.chunking import chat_memories, document_memories, estimate_t
 from twin.retrieval.embedders import Embedder, load_embedder
 from twin.retrieval.lexical import LexicalEncoder
 from twin.retrieval.search import FusionParams, HybridSearcher, cross_encoder_reranker
+from twin.sessions import split_sessions
 from twin.retrieval.store import MemoryFilter, MemoryStore, StoredPoint, StoreMeta, memory_payload
 
 INDEX_BATCH = 256  # memories embedded and upserted together; a crash loses at most one batch of work
@@ -82,6 +83,12 @@ class MemoryIndex:
                         kind="note", source="note")
         add_memories(self.store, self.embedder, self.lexical, [memory])
         return memory.id
+
+    def update_memories(self, add: Sequence[Memory], remove: Sequence[str] = ()) -> tuple[int, int]:
+        """Replace a few memories (the re-chunked sessions of a live ingest): drop `remove`,
+        embed and store those of `add` not stored yet. Returns (added, removed)."""
+        removed = self.store.delete(list(remove)) if remove else 0
+        return add_memories(self.store, self.embedder, self.lexical, add), removed
 
     def delete(self, memory_id: str) -> bool:
         return self.store.delete([memory_id]) > 0
@@ -150,6 +157,30 @@ def corpus_memories(config: TwinConfig) -> list[Memory]:
         memories = list(chat_memories(corpus.messages(), cfg.chunk_turns, cfg.chunk_overlap, config.sessions.gap_minutes))
         memories.extend(document_memories(corpus.documents(), cfg.doc_chunk_chars))
     return dedupe(memories)
+
+
+def session_changes(corpus, since_rowid: int, config: TwinConfig) -> tuple[list[Memory], list[str]]:
+    """The memories of the sessions that messages stored after `since_rowid` fall in, and the ids
+    of the memories those sessions had before them (to drop when no longer produced).
+
+    Only those sessions are re-chunked; they come out exactly as `twin memory index` would chunk
+    them, because a session is cut at the same gaps whether or not the rest of the chat is there."""
+    cfg = config.memory
+    gap = timedelta(minutes=config.sessions.gap_minutes)
+    fresh: list[Memory] = []
+    before: list[Memory] = []
+    for conversation_id, new_ids in corpus.added_since(since_rowid).items():
+        texts = [m for m in corpus.messages(conversation_id) if m.is_text]
+        touched = [m for session in split_sessions(texts, gap) if any(m.id in new_ids for m in session)
+                   for m in session]
+        if not touched:
+            continue  # only non-text messages arrived: nothing to remember
+        fresh.extend(chat_memories(touched, cfg.chunk_turns, cfg.chunk_overlap, config.sessions.gap_minutes))
+        old = [m for m in touched if m.id not in new_ids]
+        before.extend(chat_memories(old, cfg.chunk_turns, cfg.chunk_overlap, config.sessions.gap_minutes))
+    fresh = dedupe(fresh)
+    keep = {m.id for m in fresh}
+    return fresh, sorted({m.id for m in before} - keep)
 
 
 def dedupe(memories: Iterable[Memory]) -> list[Memory]:

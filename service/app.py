@@ -17,7 +17,7 @@ from twin.service.deps import ServiceState
 from twin.service.errors import BodyLimitMiddleware, CatchAllMiddleware, install_error_handlers
 from twin.service.memory import MemoryGateway
 from twin.service.request_log import RequestLog
-from twin.service.routes import chat, health, memories, models, page
+from twin.service.routes import chat, health, ingest, memories, models, page
 from twin.service.twin import Twin
 
 log = logging.getLogger("twin.service")
@@ -60,6 +60,7 @@ def create_app(config: TwinConfig, *, backend: Backend | None = None, memory: Me
     app.include_router(chat.router, dependencies=keyed)
     app.include_router(models.router, dependencies=keyed)
     app.include_router(memories.router, dependencies=keyed)
+    app.include_router(ingest.router, dependencies=keyed)
     app.include_router(health.router)
     app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -1,4 +1,5 @@
-"""`twin serve` (run the OpenAI-compatible service), `twin serve hash-key`, `twin serve log`."""
+"""`twin serve` (run the OpenAI-compatible service), `twin serve hash-key`, `twin serve log`, and
+`twin watch` (feed new chats into the running service)."""
 
 from __future__ import annotations
 
@@ -76,6 +77,44 @@ def show_log(
     console.print(table)
 
 
+@handle_errors
+def watch(
+    url: Annotated[str, typer.Argument(help="WeFlow's API (http://127.0.0.1:5031), a ChatLab pull endpoint, or chatlog's server")],
+    session: Annotated[list[str] | None, typer.Option("--session", "-s", help="only this session id (repeatable; default: all)")] = None,
+    interval: Annotated[float, typer.Option("--interval", help="seconds between rounds")] = 60.0,
+    once: Annotated[bool, typer.Option("--once", help="one round, then exit")] = False,
+    token: Annotated[str | None, typer.Option("--token", envvar="WEFLOW_TOKEN", help="the source's access token")] = None,
+    twin_url: Annotated[str | None, typer.Option("--twin", help="the running twin (default: http://service.host:service.port)")] = None,
+    api_key: Annotated[str | None, typer.Option("--api-key", envvar="TWIN_API_KEY", help="the twin's API key")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Feed new chats into the running twin: pull WeFlow/ChatLab pages since a saved cursor, or
+    print how to point chatlog's webhook at POST /v1/ingest."""
+    import time
+
+    from twin.service.watch import Cursors, PullSource, TwinSink, chatlog_instructions, is_chatlog, pull_once
+
+    cfg = get_config(config)
+    target = twin_url or f"http://{cfg.service.host}:{cfg.service.port}"
+    if is_chatlog(url):
+        typer.echo(chatlog_instructions(target))
+        return
+    cursors = Cursors(cfg.path("data_dir") / "watch.json")
+    source, sink = PullSource(url, token), TwinSink(target, api_key)
+    try:
+        while True:
+            report = pull_once(source, sink, cursors, sessions=session or None)
+            console.print(f"{time.strftime('%H:%M:%S')} {report.pages} pages from {len(report.sessions)} sessions: "
+                          f"{report.messages} messages, {report.new} new, {report.memories_added} memories added")
+            if once:
+                return
+            time.sleep(interval)
+    finally:
+        source.close()
+        sink.close()
+
+
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the root app."""
     app.add_typer(serve_app, name="serve")
+    app.command("watch")(watch)

@@ -69,6 +69,9 @@ class MemoryGateway:
     def add_note(self, text: str, when: datetime | None = None) -> str:
         return self._call("add_note", text, when=when)
 
+    def update_memories(self, add, remove=()) -> tuple[int, int]:
+        return self._call("update_memories", add, remove)
+
     def delete(self, memory_id: str) -> bool:
         return self._call("delete", memory_id)
 
