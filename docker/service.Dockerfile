@@ -16,7 +16,6 @@ COPY finetune finetune
 COPY retrieval retrieval
 COPY service service
 COPY eval eval
-COPY bench bench
 # torch is pinned in the `train` extra; take the CPU wheel so the image stays small.
 RUN if [ -n "$INSTALL_EXTRAS" ]; then \
         pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu && \

@@ -10,10 +10,11 @@
                                                       and the vLLM command line
     loss.json, loss.png                               training (and validation) loss per step
 
-vLLM: it cannot use a GGUF as the base of a LoRA, so for the packaged SmolLM2 serve the same
-weights from the Hub id recorded in `manifest.json` (`base_model.hf_id`):
-`vllm serve HuggingFaceTB/SmolLM2-135M-Instruct --enable-lora --lora-modules twin=<folder>`.
-`adapter_config.json` names that id as `base_model_name_or_path` for the same reason.
+vLLM: it cannot use a GGUF as the base of a LoRA, so for the packaged SmolLM2 it serves the bf16
+original recorded in `manifest.json` (`base_model.hf_id`), which `adapter_config.json` names as
+`base_model_name_or_path`. That is not the exact base the adapter was trained on (the GGUF is a
+Q4_1 quantisation of it): close enough for the demo; for a real twin, train on the safetensors
+model you serve. `twin adapter check <folder>` says so and prints the vllm command that fits.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from twin.config import TrainConfig, TwinConfig
 from twin.manifest import file_sha256, library_versions, write_manifest
 from twin.models import BaseModelRef, base_fingerprint
+from twin.finetune.vllm_compat import vllm_max_lora_rank
 from twin.prompt import system_prompt
 
 LIBRARIES = ("torch", "transformers", "peft", "accelerate", "datasets", "tokenizers", "twin")
@@ -54,10 +56,10 @@ def write_adapter_folder(
         "run": run,
         "libraries": library_versions(*LIBRARIES),
         "serve": {
-            "vllm": f"vllm serve {vllm_base} --enable-lora --max-lora-rank {max(16, tcfg.lora_rank)} "
+            "vllm": f"vllm serve {vllm_base} --enable-lora --max-lora-rank {vllm_max_lora_rank(tcfg.lora_rank)} "
                     f"--lora-modules twin={output.resolve()}",
-            "note": "vLLM needs the safetensors base (base_model.hf_id), not the GGUF this adapter was trained on"
-            if ref.gguf_file else "",
+            "note": "vLLM needs the safetensors base (base_model.hf_id), not the GGUF this adapter was trained on; "
+                    "the two differ by the GGUF's quantisation error" if ref.gguf_file else "",
         },
     })
 

@@ -164,6 +164,43 @@ def adapter_info(adapter: Annotated[Path, typer.Argument(help="adapter folder")]
     print_json(read_manifest(adapter))
 
 
+@adapter_app.command("check")
+@handle_errors
+def adapter_check(
+    adapter: Annotated[Path, typer.Argument(help="adapter folder made by `twin train` (or any PEFT LoRA folder)")],
+    max_lora_rank: Annotated[
+        int | None, typer.Option("--max-lora-rank", help="the value a running vLLM server uses, to check against it")
+    ] = None,
+    max_model_len: Annotated[int | None, typer.Option("--max-model-len", help="added to the printed vllm command")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON on stdout")] = False,
+) -> None:
+    """Check that vLLM will load this adapter, and print the `vllm serve` command that fits it."""
+    from twin.finetune.vllm_compat import check_adapter
+
+    result = check_adapter(adapter, max_lora_rank=max_lora_rank)
+    command = result.vllm_command(max_model_len=max_model_len)
+    if as_json:
+        print_json({"ok": result.ok, "rank": result.rank, "base_model": result.base_model,
+                    "model_type": result.model_type, "target_modules": result.target_modules,
+                    "max_lora_rank": result.max_lora_rank, "errors": result.errors, "warnings": result.warnings,
+                    "vllm_command": command, "compose_env": f"TWIN_MAX_LORA_RANK={result.max_lora_rank}"})
+    else:
+        console.print(f"adapter {adapter}: rank {result.rank}, base {result.base_model or '?'} "
+                      f"({result.model_type or 'unknown architecture'})", markup=False, highlight=False)
+        for error in result.errors:
+            console.print(f"  error: {error}", style="red", markup=False, highlight=False)
+        for warning in result.warnings:
+            console.print(f"  warning: {warning}", style="yellow", markup=False, highlight=False)
+        if result.ok:
+            console.print("vLLM can load it. Serve it with:", markup=False)
+            typer.echo(command)
+            console.print(f"or with docker/compose.yaml: TWIN_MAX_LORA_RANK={result.max_lora_rank} "
+                          f"TWIN_BASE_MODEL={result.base_model} TWIN_ADAPTER_RUN={Path(adapter).name} ...",
+                          markup=False, highlight=False)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the root app."""
     app.add_typer(dataset_app, name="dataset")

@@ -61,20 +61,26 @@ def check_qlora(tcfg: TrainConfig, device: str) -> None:
 
 def load_for_training(ref: BaseModelRef, tcfg: TrainConfig, tokenizer, device: str):
     """Base model (4-bit for QLoRA), embeddings grown if the chat template added tokens, LoRA on top."""
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-
-    kwargs = {}
+    kwargs: dict[str, Any] = {"attn_implementation": tcfg.attn_implementation}
     if tcfg.qlora:
         import torch
         from transformers import BitsAndBytesConfig
 
-        kwargs = {"quantization_config": BitsAndBytesConfig(
+        kwargs.update(quantization_config=BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
             bnb_4bit_use_double_quant=True,
-        ), "device_map": {"": 0}}
+        ), device_map={"": 0})
     model = load_base_model(ref, device=device, dense=not tcfg.qlora, **kwargs)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer))
+    return add_lora(model, tcfg, ref.display)
+
+
+def add_lora(model, tcfg: TrainConfig, display: str = "the base model"):
+    """LoRA adapters on a loaded base, the way every `twin train` run sets them up (also used by
+    bench/gpu_check.py on random-weight models, so the benchmark measures this code)."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
     if tcfg.qlora:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=tcfg.gradient_checkpointing)
     elif tcfg.gradient_checkpointing:
@@ -86,7 +92,28 @@ def load_for_training(ref: BaseModelRef, tcfg: TrainConfig, tokenizer, device: s
     try:
         return get_peft_model(model, lora)
     except ValueError as exc:
-        raise ModelError(f"train.target_modules {tcfg.target_modules!r} do not fit {ref.display}: {exc}") from None
+        raise ModelError(f"train.target_modules {tcfg.target_modules!r} do not fit {display}: {exc}") from None
+
+
+def build_trainer(model, tcfg: TrainConfig, pad_token_id: int, train_features: list, eval_features: list,
+                  checkpoints: Path, device: str, callbacks: list | None = None):
+    """transformers.Trainer over token features (see twin.finetune.collate), as `twin train` runs it."""
+    from datasets import Dataset
+    from transformers import EarlyStoppingCallback, Trainer
+
+    from twin.finetune.collate import PadCollator
+    from twin.finetune.config import training_arguments
+
+    args = training_arguments(tcfg, checkpoints, on_gpu=device.startswith("cuda"), has_eval=bool(eval_features))
+    callbacks = list(callbacks or [])
+    if eval_features and tcfg.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=tcfg.early_stopping_patience))
+    return Trainer(
+        model=model, args=args, data_collator=PadCollator(pad_token_id),
+        train_dataset=Dataset.from_list(train_features),
+        eval_dataset=Dataset.from_list(eval_features) if eval_features else None,
+        callbacks=callbacks,
+    )
 
 
 def train(
@@ -94,12 +121,9 @@ def train(
     resume: bool = False, log: Callable[[str], None] = print,
 ) -> TrainResult:
     import torch
-    from datasets import Dataset
-    from transformers import EarlyStoppingCallback, Trainer
 
     from twin.finetune.adapter_folder import write_adapter_folder
-    from twin.finetune.collate import PadCollator, pack, tokenize_rows
-    from twin.finetune.config import training_arguments
+    from twin.finetune.collate import pack, tokenize_rows
     from twin.finetune.dataset import dataset_folder, read_split
 
     folder = dataset_folder(cfg, dataset)
@@ -130,16 +154,8 @@ def train(
 
     model = load_for_training(ref, tcfg, tokenizer, device)
     checkpoints = output / "checkpoints"
-    args = training_arguments(tcfg, checkpoints, on_gpu=device.startswith("cuda"), has_eval=bool(eval_features))
-    callbacks = []
-    if eval_features and tcfg.early_stopping_patience:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=tcfg.early_stopping_patience))
-    trainer = Trainer(
-        model=model, args=args, data_collator=PadCollator(tokenizer.pad_token_id),
-        train_dataset=Dataset.from_list(train_features),
-        eval_dataset=Dataset.from_list(eval_features) if eval_features else None,
-        callbacks=callbacks,
-    )
+    trainer = build_trainer(model, tcfg, tokenizer.pad_token_id, train_features, eval_features, checkpoints, device)
+    args = trainer.args
     has_checkpoint = checkpoints.is_dir() and any(checkpoints.glob("checkpoint-*"))
     if resume and not has_checkpoint:
         raise StoreError(f"{checkpoints}: no checkpoint to resume from")

@@ -7,6 +7,7 @@ the newest run under paths.adapters; none found means the base model alone."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,6 +63,25 @@ def tokenizer_special_tokens(tokenizer) -> tuple[str, ...]:
     return tuple(sorted(t for t in found if len(t.strip()) >= 2))
 
 
+def base_mismatch(config: TwinConfig, adapter: Path | None) -> str | None:
+    """A warning when service.base_model is not the base the adapter was trained on. Shapes are
+    checked on load (a misfit is refused); equal shapes with other weights still serve, but the
+    adapter then corrects a model it never saw."""
+    served = config.service.base_model
+    if not served or adapter is None or not (adapter / "manifest.json").is_file():
+        return None
+    try:
+        recorded = json.loads((adapter / "manifest.json").read_text(encoding="utf-8")).get("base_model") or {}
+    except json.JSONDecodeError:
+        return None  # choose_base reports the broken manifest
+    trained = {recorded.get("spec"), recorded.get("location"), recorded.get("hf_id")} - {None}
+    if served in trained:
+        return None
+    return (f"service.base_model {served!r} is not the base adapter {adapter.name} was trained on "
+            f"({recorded.get('spec') or recorded.get('location')}): it loads if the shapes match, but the "
+            "adapter was fitted to other weights")
+
+
 class TransformersBackend(Backend):
     name = "transformers"
 
@@ -72,6 +92,9 @@ class TransformersBackend(Backend):
         self.adapter = choose_adapter(config)
         spec, gguf_file = choose_base(config, self.adapter)
         self.base = resolve_base_model(spec, gguf_file=gguf_file)
+        self.warning = base_mismatch(config, self.adapter)
+        if self.warning:
+            logging.getLogger("twin.service").warning(self.warning)
         self.model, self.tokenizer = load_model_and_tokenizer(self.base, adapter=self.adapter, device=config.service.device)
         self.device = str(next(self.model.parameters()).device)
         positions = getattr(self.model.config, "max_position_embeddings", None)
@@ -149,6 +172,7 @@ class TransformersBackend(Backend):
             "base_model": self.base.display,
             "adapter": str(self.adapter) if self.adapter else None,
             "device": self.device,
+            **({"warning": self.warning} if self.warning else {}),
         }
 
     def close(self) -> None:

@@ -84,3 +84,16 @@ def test_compose_settings_answer_through_a_fake_vllm(tmp_path):
     assert sent["model"] == "twin"  # the LoRA module vLLM registered
     prompt = "\n".join(m["content"] for m in sent["messages"])
     assert "莫干山" in prompt and "2024-09" in prompt  # the memory, with its date, reached the model
+
+
+def test_vllm_max_lora_rank_holds_the_default_adapter():
+    """The compose default for --max-lora-rank serves an adapter trained with the default rank;
+    `twin adapter check` prints the value for any other rank (TWIN_MAX_LORA_RANK)."""
+    from twin.config import TrainConfig
+    from twin.finetune.vllm_compat import MAX_LORA_RANKS, vllm_max_lora_rank
+
+    command = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))["services"]["vllm"]["command"]
+    flag = next(c for c in command if c.startswith("--max-lora-rank="))
+    assert flag == "--max-lora-rank=${TWIN_MAX_LORA_RANK:-16}"
+    default = int(re.search(r":-(\d+)\}", flag).group(1))
+    assert default in MAX_LORA_RANKS and default == vllm_max_lora_rank(TrainConfig().lora_rank)
