@@ -13,6 +13,7 @@ from twin.clikit import console, handle_errors
 from twin.config import CONFIG_FILE, load_config
 from twin.errors import ConfigError
 from twin.init_template import render
+from twin.private import OWNER_ONLY_UMASK, write_private_text
 
 STAGE_CLIS = ("twin.ingest.cli", "twin.finetune.cli", "twin.retrieval.cli", "twin.service.cli", "twin.eval.cli")
 
@@ -37,7 +38,7 @@ def init(
     target = Path.cwd() / CONFIG_FILE
     if target.exists() and not force:
         raise ConfigError(f"{target} exists; pass --force to overwrite it")
-    target.write_text(render(owner or [], tz, name), encoding="utf-8")
+    write_private_text(target, render(owner or [], tz, name))  # 0600: it may hold API keys
     load_config(target)  # what we write must load
     console.print(f"wrote {target}")
     if not owner:
@@ -57,4 +58,7 @@ def build_app() -> typer.Typer:
 
 
 def main() -> None:
+    import os
+
+    os.umask(OWNER_ONLY_UMASK)  # what libraries create for us (shards, SQLite journals, weights) is owner-only too
     build_app()()

@@ -25,7 +25,11 @@ F = TypeVar("F", bound=Callable)
 
 
 def get_config(path: Path | None) -> TwinConfig:
-    return load_config(path)
+    from twin.private import tighten_data_dir
+
+    config = load_config(path)
+    tighten_data_dir(config.path("data_dir"))
+    return config
 
 
 def handle_errors(func: F) -> F:

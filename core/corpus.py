@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from twin.errors import StoreError
+from twin.private import private_dir, touch_private
 from twin.records import ChatKind, Document, DocumentKind, Message, MessageKind, message_id
 
 SCHEMA = """
@@ -55,23 +56,40 @@ CREATE TABLE IF NOT EXISTS files (
     documents INTEGER NOT NULL,
     PRIMARY KEY (path, sha256)
 );
+CREATE TABLE IF NOT EXISTS notes (      -- what the owner typed (POST /v1/memories): the corpus is its
+    id TEXT PRIMARY KEY,                -- only durable home, so `twin memory index --rebuild` keeps it
+    text TEXT NOT NULL,                 -- the memory text as indexed ("[date] note: ..."); id = its memory id
+    time TEXT NOT NULL,                 -- ISO 8601 with offset
+    added_at TEXT NOT NULL DEFAULT (datetime('now'))
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tombstones ( -- forgotten: never stored, chunked, indexed or trained on again
+    key TEXT PRIMARY KEY,               -- a memory id, or the source_id of a message or document
+    kind TEXT NOT NULL,                 -- 'memory' | 'source'
+    forgotten_at TEXT NOT NULL DEFAULT (datetime('now'))
+) WITHOUT ROWID;
 """
+_NOT_FORGOTTEN = "NOT EXISTS (SELECT 1 FROM tombstones t WHERE t.key = source_id)"
 
 _MSG_COLUMNS = (
     "id, source, source_id, conversation_id, conversation_name, chat_kind, sender_id, "
     "sender_name, is_owner, ts, time, text, kind, reply_to"
 )
-_INSERT_MESSAGE = f"INSERT OR IGNORE INTO messages ({_MSG_COLUMNS}) VALUES ({', '.join('?' * 14)})"
-_INSERT_DOCUMENT = "INSERT OR IGNORE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+# A forgotten record is not stored again when its export is ingested again (last parameter: source_id).
+_INSERT_MESSAGE = (f"INSERT OR IGNORE INTO messages ({_MSG_COLUMNS}) SELECT {', '.join('?' * 14)} "
+                   f"WHERE NOT EXISTS (SELECT 1 FROM tombstones WHERE key = ?)")
+_INSERT_DOCUMENT = ("INSERT OR IGNORE INTO documents SELECT ?, ?, ?, ?, ?, ?, ?, ? "
+                    "WHERE NOT EXISTS (SELECT 1 FROM tombstones WHERE key = ?)")
 
 
 class CorpusStore:
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         try:
+            touch_private(self.path)  # owner-only from the start
             self.db = sqlite3.connect(self.path, isolation_level=None)  # explicit BEGIN/COMMIT below
             self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA secure_delete=ON")  # a forgotten record's bytes are zeroed, not left in free pages
             self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: committed data survives a process crash
             self.db.execute("PRAGMA cache_size=-131072")  # 128 MiB: random-order id inserts stay in memory
             self.db.executescript(SCHEMA)
@@ -116,12 +134,12 @@ class CorpusStore:
         """Insert rows made by `message_row` (possibly in another process); returns how many were new.
         The id is derived here, on the storing side, which balances the work of a parse worker."""
         before = self.db.total_changes
-        self.db.executemany(_INSERT_MESSAGE, ((message_id(r[1], r[9], r[5], r[10]), *r) for r in rows))
+        self.db.executemany(_INSERT_MESSAGE, ((message_id(r[1], r[9], r[5], r[10]), *r, r[1]) for r in rows))
         return self.db.total_changes - before
 
     def add_document_rows(self, rows: Iterable[tuple]) -> int:
         before = self.db.total_changes
-        self.db.executemany(_INSERT_DOCUMENT, rows)
+        self.db.executemany(_INSERT_DOCUMENT, ((*r, r[2]) for r in rows))
         return self.db.total_changes - before
 
     def record_file(self, path: Path, sha256: str, fmt: str, messages: int, documents: int) -> None:
@@ -130,14 +148,55 @@ class CorpusStore:
             (str(path), sha256, fmt, messages, documents),
         )
 
+    # -- notes and forgetting --------------------------------------------------------------
+
+    def add_note(self, note_id: str, text: str, time: datetime) -> None:
+        """Keep a typed note (committed before it is indexed). Adding it again un-forgets it."""
+        with self.transaction():
+            self.db.execute("INSERT OR REPLACE INTO notes (id, text, time) VALUES (?, ?, ?)",
+                            (note_id, text, time.isoformat()))
+            self.db.execute("DELETE FROM tombstones WHERE key = ?", (note_id,))
+
+    def notes(self) -> list[tuple[str, str, datetime]]:
+        """(id, memory text, time) of every note, oldest first."""
+        rows = self.db.execute("SELECT id, text, time FROM notes ORDER BY time, id")
+        return [(nid, text, datetime.fromisoformat(when)) for nid, text, when in rows]
+
+    def forget(self, memory_id: str, source_ids: Iterable[str] = ()) -> None:
+        """Tombstone a memory and the messages/documents it was made from, and erase them here:
+        their rows are deleted (zeroed by secure_delete) and the WAL is truncated."""
+        source_ids = sorted(set(source_ids))
+        with self.transaction():
+            self.db.execute("INSERT OR IGNORE INTO tombstones (key, kind) VALUES (?, 'memory')", (memory_id,))
+            self.db.executemany("INSERT OR IGNORE INTO tombstones (key, kind) VALUES (?, 'source')",
+                                ((sid,) for sid in source_ids))
+            self.db.execute("DELETE FROM notes WHERE id = ?", (memory_id,))
+            if source_ids:  # one scan each (source_id has no index: ingest speed matters more)
+                marks = ", ".join("?" * len(source_ids))
+                self.db.execute(f"DELETE FROM messages WHERE source_id IN ({marks})", source_ids)
+                self.db.execute(f"DELETE FROM documents WHERE source_id IN ({marks})", source_ids)
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # old page images in the WAL held the text
+
+    def forgotten(self, keys: Iterable[str] | None = None) -> set[str]:
+        """Tombstoned keys (all of them, or those among `keys`)."""
+        if keys is None:
+            return {k for (k,) in self.db.execute("SELECT key FROM tombstones")}
+        keys = list(keys)
+        found: set[str] = set()
+        for start in range(0, len(keys), 500):
+            part = keys[start:start + 500]
+            found.update(k for (k,) in self.db.execute(
+                f"SELECT key FROM tombstones WHERE key IN ({', '.join('?' * len(part))})", part))
+        return found
+
     # -- reading ---------------------------------------------------------------------------
 
     def messages(self, conversation_id: str | None = None) -> Iterator[Message]:
         """All messages ordered by conversation, then time (then source id for ties)."""
-        sql = f"SELECT {_MSG_COLUMNS} FROM messages"
+        sql = f"SELECT {_MSG_COLUMNS} FROM messages WHERE {_NOT_FORGOTTEN}"
         args: tuple = ()
         if conversation_id is not None:
-            sql += " WHERE conversation_id = ?"
+            sql += " AND conversation_id = ?"
             args = (conversation_id,)
         sql += " ORDER BY conversation_id, ts, source_id"
         for row in self.db.execute(sql, args):
@@ -156,7 +215,7 @@ class CorpusStore:
         return added
 
     def documents(self) -> Iterator[Document]:
-        for row in self.db.execute("SELECT * FROM documents ORDER BY source_id"):
+        for row in self.db.execute(f"SELECT * FROM documents WHERE {_NOT_FORGOTTEN} ORDER BY source_id"):
             yield Document(
                 source=row[1], source_id=row[2], kind=DocumentKind(row[3]), title=row[4], text=row[5],
                 date=datetime.fromisoformat(row[6]) if row[6] else None, url=row[7],

@@ -54,3 +54,11 @@ class ModelError(TwinError):
 
 class UnavailableError(TwinError):
     """A dependency (Qdrant, the model backend) is down right now; retrying later may work."""
+
+
+class StoreLockedError(StoreError):
+    """Another process holds the store's lock (e.g. `twin serve` while `twin memory index` runs)."""
+
+
+class StoreCorruptError(StoreError):
+    """Files of a store cannot be read (a damaged config, WAL or segment)."""

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from twin.errors import StoreError
+from twin.private import private_dir, write_private_text
 
 MANIFEST = "manifest.json"
 
@@ -36,11 +37,11 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
 
 def write_manifest(folder: Path, data: dict[str, Any], name: str = MANIFEST) -> Path:
     """Write atomically (temp file + rename) so a crash never leaves half a manifest."""
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     data = {"created": datetime.now(UTC).isoformat(timespec="seconds"), **data}
     target = folder / name
     tmp = target.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    write_private_text(tmp, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
     os.replace(tmp, target)
     return target
 

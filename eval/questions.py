@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from twin.errors import InputError
+from twin.private import private_dir, touch_private
 
 # LoCoMo's own numbering (checked against the paper's counts; Mem0 relabels these, we do not).
 LOCOMO_CATEGORIES = {"1": "multi-hop", "2": "temporal", "3": "open-domain", "4": "single-hop", "5": "adversarial"}
@@ -108,8 +109,8 @@ def _question_from_row(row: object, path: Path, number: int) -> Question:
 def write_questions(path: Path, questions: Iterable[Question | dict]) -> int:
     """Write a JSONL set atomically (temp file + rename); returns how many lines."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    private_dir(path.parent)
+    tmp = touch_private(path.with_suffix(path.suffix + ".tmp"))
     count = 0
     with open(tmp, "w", encoding="utf-8") as handle:
         for q in questions:

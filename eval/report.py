@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from twin.errors import InputError, StoreError
+from twin.private import private_dir, private_tree
 from twin.eval.questions import category_kind
 
 REPORT_JSON = "report.json"
@@ -33,12 +34,13 @@ def write_report(report: dict, reports_dir: Path, run: str) -> Path:
         raise StoreError(f"{target} exists; pick another --name (reports are never overwritten)")
     tmp = Path(reports_dir) / f".{run}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    private_dir(tmp)
     report = {"run": run, "created": datetime.now(UTC).isoformat(timespec="seconds"), **report}
     plots = draw_plots(report, tmp)
     report["plots"] = plots
     (tmp / REPORT_JSON).write_text(json.dumps(_clean(report), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     (tmp / SUMMARY_MD).write_text(render_markdown(report), encoding="utf-8")
+    private_tree(tmp)
     tmp.rename(target)
     return target
 

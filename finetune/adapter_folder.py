@@ -26,6 +26,7 @@ from twin.config import TrainConfig, TwinConfig
 from twin.manifest import file_sha256, library_versions, write_manifest
 from twin.models import BaseModelRef, base_fingerprint
 from twin.finetune.vllm_compat import vllm_max_lora_rank
+from twin.private import private_dir, private_tree
 from twin.prompt import system_prompt
 
 LIBRARIES = ("torch", "transformers", "peft", "accelerate", "datasets", "tokenizers", "twin")
@@ -35,7 +36,7 @@ def write_adapter_folder(
     output: Path, *, model, tokenizer, ref: BaseModelRef, cfg: TwinConfig, tcfg: TrainConfig,
     dataset_folder: Path, dataset_manifest: dict, history: list[dict], run: dict,
 ) -> None:
-    output.mkdir(parents=True, exist_ok=True)
+    private_dir(output)
     model.save_pretrained(output)
     tokenizer.save_pretrained(output)
     _point_adapter_config_at_hub_id(output, ref)
@@ -62,6 +63,7 @@ def write_adapter_folder(
                     "the two differ by the GGUF's quantisation error" if ref.gguf_file else "",
         },
     })
+    private_tree(output)  # weights and tokenizer files written by PEFT/transformers: owner-only
 
 
 def _point_adapter_config_at_hub_id(output: Path, ref: BaseModelRef) -> None:

@@ -68,6 +68,7 @@ from pathlib import Path
 from twin.config import TwinConfig
 from twin.errors import InputError, StoreError
 from twin.manifest import library_versions, read_manifest, write_manifest
+from twin.private import private_dir, private_tree, touch_private
 from twin.prompt import system_prompt
 from twin.records import Message, MessageKind, stable_id
 from twin.finetune.dedupe import NearDuplicates
@@ -332,7 +333,7 @@ def _write_folder(folder: Path, splits: dict[str, list[Sample]], cfg: TwinConfig
 
     partial = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    private_dir(partial)
     try:
         for split, samples in splits.items():
             _write_jsonl(partial / f"{split}.jsonl", (s.to_json() for s in samples))
@@ -342,6 +343,7 @@ def _write_folder(folder: Path, splits: dict[str, list[Sample]], cfg: TwinConfig
             "system_prompt": system_prompt(cfg.persona), "config": cfg.dataset.model_dump(mode="json"),
             **report.to_json(), "libraries": library_versions("transformers", "tokenizers"),
         })
+        private_tree(partial)  # export files written by other helpers: owner-only too
         old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
         if folder.exists():
             os.replace(folder, old)
@@ -353,7 +355,8 @@ def _write_folder(folder: Path, splits: dict[str, list[Sample]], cfg: TwinConfig
 
 
 def _write_jsonl(path: Path, rows: Iterable[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
+    touch_private(path)
     with open(path, "w", encoding="utf-8") as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from typing import Annotated
 
 import typer
@@ -19,18 +18,13 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def index(
         config: ConfigOption = None,
-        rebuild: Annotated[bool, typer.Option("--rebuild", help="delete the embedded store first (e.g. after changing memory.embedder)")] = False,
+        rebuild: Annotated[bool, typer.Option("--rebuild", help="empty the embedded store first and index everything again, notes included (e.g. after changing memory.embedder); refused while `twin serve` has the store open")] = False,
         json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
     ) -> None:
         """Chunk the corpus into memories, embed only new ones, and build the search index."""
-        from twin.retrieval.memory import index_corpus, rebuild_location
+        from twin.retrieval.memory import index_corpus
 
-        cfg = get_config(config)
-        folder = rebuild_location(cfg)
-        if rebuild and folder is not None and folder.exists():
-            shutil.rmtree(folder)
-            console.print(f"removed {folder}")
-        report = index_corpus(cfg, progress=not json_out)
+        report = index_corpus(get_config(config), progress=not json_out, rebuild=rebuild)
         if json_out:
             print_json(report)
         else:
@@ -63,6 +57,18 @@ def register(app: typer.Typer) -> None:
             console.print(hit.memory.text, markup=False, highlight=False)
         if not hits:
             console.print("no memories matched")
+
+    @memory.command("compact")
+    @handle_errors
+    def compact(config: ConfigOption = None) -> None:
+        """Rewrite the embedded store so the text of deleted memories is gone from its files
+        (forgetting does this already; for a store edited by other means)."""
+        from twin.retrieval.memory import MemoryIndex
+
+        with MemoryIndex.open(get_config(config)) as idx:
+            before = idx.count()
+            idx.compact()
+        console.print(f"compacted {before} memories")
 
     @memory.command("stats")
     @handle_errors

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from twin.errors import StoreError, UnavailableError
+from twin.errors import StoreError, StoreLockedError, UnavailableError
 from twin.retrieval.lexical import Sparse
 from twin.retrieval.store import (
     DENSE, FLOAT_FIELDS, KEYWORD_FIELDS, LEXICAL, Candidate, MemoryFilter, MemoryStore, StoredPoint, StoreMeta,
@@ -36,6 +36,8 @@ def client_filter(flt: MemoryFilter | None):
         must.append(m.FieldCondition(key="conversation_id", match=m.MatchValue(value=flt.conversation_id)))
     if flt.participants:
         must.append(m.FieldCondition(key="participants", match=m.MatchAny(any=list(flt.participants))))
+    if flt.source_ids:
+        must.append(m.FieldCondition(key="source_ids", match=m.MatchAny(any=list(flt.source_ids))))
     if flt.end is not None:
         must.append(m.FieldCondition(key="start_ts", range=m.Range(lte=flt.end.timestamp())))
     if flt.start is not None:
@@ -110,6 +112,8 @@ class ClientStore(MemoryStore):
         except Exception as exc:  # httpx/grpc errors differ by transport; all mean "not reachable"
             if url:
                 raise UnavailableError(f"Qdrant at {url} is not reachable ({type(exc).__name__}: {exc})") from None
+            if "already accessed" in str(exc):  # qdrant-client's own folder lock (local mode)
+                raise StoreLockedError(f"{path}: the memory store is in use by another process ({exc})") from None
             raise StoreError(f"{path}: cannot open Qdrant local storage ({exc})") from None
         if exists:
             stored = self.client.get_collection(collection).config.metadata or {}
@@ -157,9 +161,10 @@ class ClientStore(MemoryStore):
         return {str(r.id) for r in self.client.retrieve(self.collection, list(ids), with_payload=False)}
 
     @_server_call
-    def scroll_payloads(self, kinds: Sequence[str] | None = None, with_payload: bool = True) -> Iterable[tuple[str, dict]]:
+    def scroll_payloads(self, kinds: Sequence[str] | None = None, with_payload: bool = True,
+                        flt: MemoryFilter | None = None) -> Iterable[tuple[str, dict]]:
         offset = None
-        flt = client_filter(MemoryFilter(kinds=kinds)) if kinds else None
+        flt = client_filter(MemoryFilter(kinds=kinds) if kinds else flt)
         while True:
             records, offset = self.client.scroll(self.collection, scroll_filter=flt, limit=1000, offset=offset,
                                                  with_payload=with_payload, with_vectors=False)

@@ -1,24 +1,80 @@
-"""The embedded default: a qdrant-edge-py EdgeShard in `<paths.memory>/shard`.
+"""The embedded default: a qdrant-edge-py EdgeShard in `<paths.memory>/<shard>`.
 
-`<paths.memory>/manifest.json` records the embedder and lexical encoder; it is written before
-the shard is created, so a crash at any point leaves a folder a rerun can finish.
+`<paths.memory>/manifest.json` records the embedder, the lexical encoder and which shard folder is
+live; it is written before the shard is created, so a crash at any point leaves a folder a rerun
+can finish. `<paths.memory>/lock` (see twin.store_lock) keeps a second process out while one has
+the store open.
+
+Erasing (`compact`): qdrant-edge marks a deleted point but keeps its bytes in the WAL and the
+segment files, so the shard is copied point by point into a new folder, the manifest is switched
+to it in one atomic rename, and the old folder is removed. Leftover shard folders (a crash mid-
+way) are removed the next time the store is opened.
 """
 
 from __future__ import annotations
 
+import functools
+import shutil
+import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from twin.errors import StoreError
+from twin.errors import StoreCorruptError, StoreError, TwinError
 from twin.manifest import MANIFEST, read_manifest, write_manifest
+from twin.private import private_tree
 from twin.retrieval.lexical import Sparse
 from twin.retrieval.store import (
     DENSE, FLOAT_FIELDS, KEYWORD_FIELDS, LEXICAL, Candidate, MemoryFilter, MemoryStore, StoredPoint, StoreMeta,
 )
+from twin.store_lock import LOCK_FILE, StoreLock
 
-SHARD = "shard"
+SHARD = "shard"  # the first shard's folder; compaction moves to shard-<random>
+COPY_BATCH = 512
+
+
+def is_engine_error(exc: BaseException) -> bool:
+    """qdrant-edge raises bare `Exception` (and pyo3's PanicException, a BaseException) for I/O,
+    WAL and segment failures; our own errors and programming errors are other types."""
+    return (type(exc) is Exception or type(exc).__name__ == "PanicException"
+            or (isinstance(exc, OSError) and not isinstance(exc, TwinError)))
+
+
+def _engine_call(method):
+    """Engine failures on an open shard become StoreError naming the folder (a 503 in the service,
+    one line in the CLI) instead of a traceback."""
+
+    def translate(self, exc: BaseException) -> BaseException:
+        if not is_engine_error(exc):
+            return exc
+        return StoreError(f"{self.folder}: the memory shard failed ({str(exc).strip()[:300]}); "
+                          f"if this repeats, rebuild it with `twin memory index --rebuild`")
+
+    if getattr(method, "__code__", None) and method.__code__.co_flags & 0x20:  # a generator (scrolling)
+        @functools.wraps(method)
+        def generator(self, *args, **kwargs):
+            try:
+                yield from method(self, *args, **kwargs)
+            except BaseException as exc:
+                error = translate(self, exc)
+                if error is exc:
+                    raise
+                raise error from None
+
+        return generator
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException as exc:
+            error = translate(self, exc)
+            if error is exc:
+                raise
+            raise error from None
+
+    return wrapper
 
 
 def edge_filter(flt: MemoryFilter | None):
@@ -35,6 +91,8 @@ def edge_filter(flt: MemoryFilter | None):
         must.append(FieldCondition(key="conversation_id", match=MatchValue(flt.conversation_id)))
     if flt.participants:
         must.append(FieldCondition(key="participants", match=MatchAny(list(flt.participants))))
+    if flt.source_ids:
+        must.append(FieldCondition(key="source_ids", match=MatchAny(list(flt.source_ids))))
     # overlap of [start_ts, end_ts] with [start, end]
     if flt.end is not None:
         must.append(FieldCondition(key="start_ts", range=RangeFloat(lte=flt.end.timestamp())))
@@ -49,28 +107,67 @@ class EdgeStore(MemoryStore):
     backend = "edge"
 
     def __init__(self, folder: Path, meta: StoreMeta, *, create: bool = False, hnsw_m: int = 16,
-                 hnsw_ef_construct: int = 100):
+                 hnsw_ef_construct: int = 100, lock: StoreLock | None = None, lock_wait: float = 2.0):
+        self.folder, self.meta = Path(folder), meta
+        self._hnsw = (hnsw_m, hnsw_ef_construct)
+        self.shard = None
+        if not create and not (self.folder / MANIFEST).is_file():  # before the lock: create nothing
+            raise StoreError(f"{self.folder}: no memories indexed yet; run `twin memory index` first")
+        self._owns_lock = lock is None
+        self.lock = lock or StoreLock(self.folder, wait=lock_wait)
+        try:
+            self._open(create)
+        except BaseException:
+            self._release()
+            raise
+
+    def _open(self, create: bool) -> None:
         from qdrant_edge import EdgeShard
 
-        self.folder, self.meta = Path(folder), meta
-        shard_dir = self.folder / SHARD
-        if (self.folder / MANIFEST).is_file():
-            meta.check(read_manifest(self.folder), str(self.folder))
-        elif create:
-            if shard_dir.exists() and any(shard_dir.iterdir()):
-                raise StoreError(f"{shard_dir} holds data but {self.folder / MANIFEST} is missing; "
-                                 f"delete {self.folder} and rebuild with `twin memory index`")
-            write_manifest(self.folder, {"kind": "twin-memory", "backend": "edge", **meta.as_dict()})
+        manifest = self.folder / MANIFEST
+        if manifest.is_file():
+            stored = read_manifest(self.folder)
+            self.meta.check(stored, str(self.folder))
+            self.shard_name = stored.get("shard", SHARD)
         else:
-            raise StoreError(f"{self.folder}: no memories indexed yet; run `twin memory index` first")
+            first = self.folder / SHARD
+            if first.exists() and any(first.iterdir()):
+                raise StoreError(f"{first} holds data but {manifest} is missing; "
+                                 f"delete {self.folder} and rebuild with `twin memory index`")
+            self.shard_name = SHARD
+            write_manifest(self.folder, self._manifest())
+        self._remove_stale_shards()
+        shard_dir = self.folder / self.shard_name
         try:
             if (shard_dir / "edge_config.json").is_file():
                 self.shard = EdgeShard.load(str(shard_dir))
             else:
-                self.shard = EdgeShard.create(str(shard_dir), self._config(hnsw_m, hnsw_ef_construct))
-                self._create_indexes()
-        except (OSError, RuntimeError, ValueError) as exc:
-            raise StoreError(f"{shard_dir}: cannot open the memory shard ({exc})") from None
+                self.shard = EdgeShard.create(str(shard_dir), self._config(*self._hnsw))
+                self._create_indexes(self.shard)
+        except BaseException as exc:
+            if not is_engine_error(exc):
+                raise
+            raise StoreCorruptError(f"{shard_dir}: cannot open the memory shard ({str(exc).strip()[:300]}); "
+                                    f"rebuild it with `twin memory index --rebuild`") from None
+        if manifest.is_file() and read_manifest(self.folder).get("erase_pending"):
+            self.compact()
+        private_tree(self.folder)
+
+    def _manifest(self) -> dict:
+        return {"kind": "twin-memory", "backend": "edge", **self.meta.as_dict(), "shard": self.shard_name}
+
+    def _remove_stale_shards(self) -> None:
+        """Shard folders the manifest does not name: a compaction's old shard (holding erased
+        text) or a half-built new one, left by a crash."""
+        for child in self.folder.iterdir():
+            if child.is_dir() and child.name.startswith(SHARD) and child.name != self.shard_name:
+                shutil.rmtree(child)
+
+    def check_alive(self) -> None:
+        self.lock.check()
+        if not (self.folder / MANIFEST).is_file() or not (self.folder / self.shard_name).is_dir():
+            raise StoreError(f"{self.folder}: the memory store's files were removed while this process had "
+                             f"it open; run `twin memory index` to rebuild it")
 
     def _config(self, m: int, ef_construct: int):
         from qdrant_edge import (
@@ -83,14 +180,16 @@ class EdgeStore(MemoryStore):
             hnsw_config=HnswIndexConfig(m=m, ef_construct=ef_construct, full_scan_threshold=10_000),
         )
 
-    def _create_indexes(self) -> None:
+    @staticmethod
+    def _create_indexes(shard) -> None:
         from qdrant_edge import PayloadSchemaType, UpdateOperation
 
         for name in KEYWORD_FIELDS:
-            self.shard.update(UpdateOperation.create_field_index(name, PayloadSchemaType.Keyword))
+            shard.update(UpdateOperation.create_field_index(name, PayloadSchemaType.Keyword))
         for name in FLOAT_FIELDS:
-            self.shard.update(UpdateOperation.create_field_index(name, PayloadSchemaType.Float))
+            shard.update(UpdateOperation.create_field_index(name, PayloadSchemaType.Float))
 
+    @_engine_call
     def upsert(self, points: Sequence[StoredPoint]) -> None:
         from qdrant_edge import Point, SparseVector, UpdateOperation
 
@@ -103,16 +202,19 @@ class EdgeStore(MemoryStore):
         ]
         self.shard.update(UpdateOperation.upsert_points(native))
 
+    @_engine_call
     def existing(self, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()
         return {str(r.id) for r in self.shard.retrieve(list(ids), False, False)}
 
-    def scroll_payloads(self, kinds: Sequence[str] | None = None, with_payload: bool = True) -> Iterable[tuple[str, dict]]:
+    @_engine_call
+    def scroll_payloads(self, kinds: Sequence[str] | None = None, with_payload: bool = True,
+                        flt: MemoryFilter | None = None) -> Iterable[tuple[str, dict]]:
         from qdrant_edge import ScrollRequest
 
         offset = None
-        flt = edge_filter(MemoryFilter(kinds=kinds)) if kinds else None
+        flt = edge_filter(MemoryFilter(kinds=kinds) if kinds else flt)
         while True:
             records, offset = self.shard.scroll(ScrollRequest(offset=offset, limit=1000, filter=flt,
                                                               with_payload=with_payload, with_vector=False))
@@ -121,6 +223,7 @@ class EdgeStore(MemoryStore):
             if offset is None:
                 return
 
+    @_engine_call
     def delete(self, ids: Sequence[str]) -> int:
         from qdrant_edge import UpdateOperation
 
@@ -129,11 +232,13 @@ class EdgeStore(MemoryStore):
             self.shard.update(UpdateOperation.delete_points(list(found)))
         return len(found)
 
+    @_engine_call
     def count(self) -> int:
         from qdrant_edge import CountRequest
 
         return self.shard.count(CountRequest(exact=True))
 
+    @_engine_call
     def search_dense(self, vector: np.ndarray, limit: int, flt: MemoryFilter | None = None,
                      exact: bool = False) -> list[Candidate]:
         from qdrant_edge import Query, QueryRequest, SearchParams
@@ -143,6 +248,7 @@ class EdgeStore(MemoryStore):
                                params=SearchParams(exact=True) if exact else None)
         return [Candidate(str(p.id), float(p.score)) for p in self.shard.query(request)]
 
+    @_engine_call
     def search_sparse(self, sparse: Sparse, limit: int, flt: MemoryFilter | None = None) -> list[Candidate]:
         from qdrant_edge import Query, QueryRequest, SparseVector
 
@@ -152,19 +258,113 @@ class EdgeStore(MemoryStore):
                                filter=edge_filter(flt), with_payload=False)
         return [Candidate(str(p.id), float(p.score)) for p in self.shard.query(request)]
 
+    @_engine_call
     def payloads(self, ids: Sequence[str]) -> dict[str, dict]:
         if not ids:
             return {}
         return {str(r.id): r.payload or {} for r in self.shard.retrieve(list(ids), True, False)}
 
+    @_engine_call
     def optimize(self) -> None:
         self.shard.optimize()
 
+    @_engine_call
     def flush(self) -> None:
         self.shard.flush()
 
+    def erase(self, ids: Sequence[str]) -> int:
+        # the manifest says an erase is under way until compaction ends: a crash in between is
+        # finished (compacted) the next time the store is opened
+        write_manifest(self.folder, {**self._manifest(), "erase_pending": True})
+        removed = self.delete(ids)
+        self.compact()
+        return removed
+
+    @_engine_call
+    def compact(self) -> None:
+        """Rewrite the shard without deleted points so their text is gone from disk (see the
+        module docstring): copy, switch the manifest atomically, remove the old folder."""
+        from qdrant_edge import EdgeShard, Point, ScrollRequest, UpdateOperation
+
+        self.check_alive()
+        old_dir = self.folder / self.shard_name
+        new_name = f"{SHARD}-{uuid.uuid4().hex[:12]}"
+        new = EdgeShard.create(str(self.folder / new_name), self._config(*self._hnsw))
+        try:
+            self._create_indexes(new)
+            offset = None
+            while True:
+                records, offset = self.shard.scroll(ScrollRequest(offset=offset, limit=COPY_BATCH,
+                                                                  with_payload=True, with_vector=True))
+                if records:
+                    new.update(UpdateOperation.upsert_points([Point(r.id, r.vector, r.payload) for r in records]))
+                if offset is None:
+                    break
+            new.optimize()
+            new.flush()
+        except BaseException:
+            new.close()
+            shutil.rmtree(self.folder / new_name, ignore_errors=True)
+            raise
+        self.shard.close()
+        self.shard = new
+        self.shard_name = new_name
+        write_manifest(self.folder, self._manifest())  # the switch: one rename
+        shutil.rmtree(old_dir)
+        private_tree(self.folder)
+
     def close(self) -> None:
-        if getattr(self, "shard", None) is not None:
-            self.shard.flush()
-            self.shard.close()
-            self.shard = None
+        try:
+            if self.shard is not None:
+                self.shard.flush()
+                self.shard.close()
+                self.shard = None
+                private_tree(self.folder)  # WAL files the engine added while open
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._owns_lock and self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+
+def stored_notes(folder: Path) -> dict[str, dict]:
+    """Note payloads held by the shard in `folder`, read without checking the embedder (a rebuild
+    after changing it must still find them). Empty when there is no store yet."""
+    from qdrant_edge import EdgeShard, ScrollRequest
+
+    folder = Path(folder)
+    if not (folder / MANIFEST).is_file():
+        return {}
+    shard_dir = folder / read_manifest(folder).get("shard", SHARD)
+    if not (shard_dir / "edge_config.json").is_file():
+        return {}
+    notes: dict[str, dict] = {}
+    try:
+        shard = EdgeShard.load(str(shard_dir))
+        try:
+            offset = None
+            while True:
+                records, offset = shard.scroll(ScrollRequest(offset=offset, limit=1000, with_payload=True,
+                                                             with_vector=False, filter=edge_filter(MemoryFilter(kinds=["note"]))))
+                notes.update((str(r.id), r.payload or {}) for r in records)
+                if offset is None:
+                    return notes
+        finally:
+            shard.close()
+    except BaseException as exc:
+        if not is_engine_error(exc):
+            raise
+        raise StoreCorruptError(f"{shard_dir}: cannot read the memory shard ({str(exc).strip()[:300]})") from None
+
+
+def clear_store_folder(folder: Path) -> None:
+    """Empty a store folder for a rebuild, keeping the lock file the caller holds."""
+    for child in Path(folder).iterdir():
+        if child.name == LOCK_FILE:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from twin.config import MemoryConfig, TwinConfig
-from twin.errors import StoreError
+from twin.errors import StoreCorruptError, StoreError
 from twin.records import Memory, MemoryHit
 from twin.retrieval.chunking import chat_memories, document_memories, estimate_tokens
 from twin.retrieval.embedders import Embedder, load_embedder
@@ -31,7 +31,7 @@ def fusion_params(cfg: MemoryConfig) -> FusionParams:
                         candidates=cfg.candidates, time_mode=cfg.time_mode, time_weight=cfg.time_weight)
 
 
-def open_store(config: TwinConfig, meta: StoreMeta, *, create: bool = False) -> MemoryStore:
+def open_store(config: TwinConfig, meta: StoreMeta, *, create: bool = False, lock=None) -> MemoryStore:
     cfg = config.memory
     if cfg.qdrant_url:
         from twin.retrieval.client_store import ClientStore
@@ -39,7 +39,7 @@ def open_store(config: TwinConfig, meta: StoreMeta, *, create: bool = False) -> 
         return ClientStore(meta, cfg.collection, url=cfg.qdrant_url, api_key=cfg.qdrant_api_key, create=create)
     from twin.retrieval.edge_store import EdgeStore
 
-    return EdgeStore(config.path("memory"), meta, create=create)
+    return EdgeStore(config.path("memory"), meta, create=create, lock=lock)
 
 
 def store_meta(embedder: Embedder, lexical: LexicalEncoder) -> StoreMeta:
@@ -50,8 +50,10 @@ class MemoryIndex:
     """Search and small edits over one memory store."""
 
     def __init__(self, store: MemoryStore, embedder: Embedder, lexical: LexicalEncoder,
-                 params: FusionParams | None = None, reranker=None):
-        self.store, self.embedder, self.lexical = store, embedder, lexical
+                 params: FusionParams | None = None, reranker=None, corpus: Path | None = None):
+        """`corpus`: where notes and forgets are recorded so `twin memory index` honours them;
+        without it (a bare store, as in benchmarks) they live in the store only."""
+        self.store, self.embedder, self.lexical, self.corpus = store, embedder, lexical, corpus
         self.searcher = HybridSearcher(store, embedder, lexical, params, reranker)
 
     @classmethod
@@ -60,7 +62,10 @@ class MemoryIndex:
         lexical = LexicalEncoder(config.memory.lexical)
         store = open_store(config, store_meta(embedder, lexical))
         reranker = cross_encoder_reranker(config.memory.reranker) if config.memory.reranker else None
-        return cls(store, embedder, lexical, fusion_params(config.memory), reranker)
+        return cls(store, embedder, lexical, fusion_params(config.memory), reranker, corpus=config.path("corpus"))
+
+    def check_alive(self) -> None:
+        self.store.check_alive()
 
     def search(self, query: str, k: int = 8, *, kinds: Sequence[str] | None = None,
                sources: Sequence[str] | None = None, conversation_id: str | None = None,
@@ -79,8 +84,12 @@ class MemoryIndex:
         when = when or datetime.now(UTC).astimezone()
         if when.utcoffset() is None:
             raise ValueError("the note's time needs a timezone")
-        memory = Memory(text=f"[{when.strftime('%Y-%m-%d')}] note: {text}", source_ids=(), start=when, end=when,
-                        kind="note", source="note")
+        memory = note_memory(f"[{when.strftime('%Y-%m-%d')}] note: {text}", when)
+        if self.corpus is not None:  # durable first: a rebuild re-indexes it from here
+            from twin.corpus import CorpusStore
+
+            with CorpusStore(self.corpus) as corpus:
+                corpus.add_note(memory.id, memory.text, when)
         add_memories(self.store, self.embedder, self.lexical, [memory])
         return memory.id
 
@@ -91,7 +100,31 @@ class MemoryIndex:
         return add_memories(self.store, self.embedder, self.lexical, add), removed
 
     def delete(self, memory_id: str) -> bool:
-        return self.store.delete([memory_id]) > 0
+        """Forget a memory for good: tombstone it and its source messages/documents in the corpus
+        (so no re-index brings the text back, under this id or a new one), delete every memory
+        made from those sources, and compact the store so the text is gone from disk."""
+        payload = self.store.payloads([memory_id]).get(memory_id)
+        if payload is None and not self._corpus_has_note(memory_id):
+            return False
+        sources = list((payload or {}).get("source_ids") or ())
+        if self.corpus is not None:
+            from twin.corpus import CorpusStore
+
+            with CorpusStore(self.corpus) as corpus:
+                corpus.forget(memory_id, sources)
+        self.store.erase(sorted({memory_id} | self.store.ids_from_sources(sources)))
+        return True
+
+    def _corpus_has_note(self, memory_id: str) -> bool:
+        if self.corpus is None or not Path(self.corpus).is_file():
+            return False
+        from twin.corpus import CorpusStore
+
+        with CorpusStore(self.corpus) as corpus:
+            return any(nid == memory_id for nid, _, _ in corpus.notes())
+
+    def compact(self) -> None:
+        self.store.compact()
 
     def count(self) -> int:
         """How many memories: one cheap call (stats() reads every payload)."""
@@ -109,6 +142,11 @@ class MemoryIndex:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def note_memory(text: str, when: datetime) -> Memory:
+    """A typed note as a memory; its id depends only on the text (which carries the date)."""
+    return Memory(text=text, source_ids=(), start=when, end=when, kind="note", source="note")
 
 
 def memory_stats(store: MemoryStore) -> dict:
@@ -150,13 +188,17 @@ def add_memories(store: MemoryStore, embedder: Embedder, lexical: LexicalEncoder
 
 
 def corpus_memories(config: TwinConfig) -> list[Memory]:
+    """Every memory the corpus gives: chat windows and document sections (forgotten messages and
+    documents are left out by the corpus itself), then the owner's notes."""
     from twin.corpus import CorpusStore
 
     cfg = config.memory
     with CorpusStore.open_existing(config.path("corpus")) as corpus:
         memories = list(chat_memories(corpus.messages(), cfg.chunk_turns, cfg.chunk_overlap, config.sessions.gap_minutes))
         memories.extend(document_memories(corpus.documents(), cfg.doc_chunk_chars))
-    return dedupe(memories)
+        memories.extend(note_memory(text, when) for _, text, when in corpus.notes())
+        forgotten = corpus.forgotten([m.id for m in memories])
+    return [m for m in dedupe(memories) if m.id not in forgotten]
 
 
 def session_changes(corpus, since_rowid: int, config: TwinConfig) -> tuple[list[Memory], list[str]]:
@@ -191,14 +233,16 @@ def dedupe(memories: Iterable[Memory]) -> list[Memory]:
 
 
 def build_store(store: MemoryStore, embedder: Embedder, lexical: LexicalEncoder, memories: Sequence[Memory],
-                *, batch: int = INDEX_BATCH, progress: bool = False, on_batch=None) -> dict:
-    """Make the store hold exactly `memories` (plus notes): embed only new ids, upsert in batches,
-    drop memories the corpus no longer produces, then build the HNSW index."""
+                *, batch: int = INDEX_BATCH, progress: bool = False, on_batch=None,
+                forgotten: Iterable[str] = ()) -> dict:
+    """Make the store hold exactly `memories` (plus notes not in `memories`, unless `forgotten`):
+    embed only new ids, upsert in batches, drop memories the corpus no longer produces, then
+    build the HNSW index. Removing anything compacts the store (the removed text leaves the disk)."""
     started = time.perf_counter()
     wanted = {m.id for m in memories}
     have = store.all_ids()
     todo = [m for m in memories if m.id not in have]
-    notes = store.all_ids(kinds=["note"])
+    notes = store.all_ids(kinds=["note"]) - set(forgotten)
     stale = sorted(have - wanted - notes)
     bar = _progress(len(todo), "embedding memories") if progress else None
     added = 0
@@ -215,7 +259,12 @@ def build_store(store: MemoryStore, embedder: Embedder, lexical: LexicalEncoder,
     if bar:
         bar(0, done=True)
     removed = store.delete(stale) if stale else 0
-    if added or removed:
+    if removed:
+        if progress:
+            print(f"compacting the store over {store.count()} memories (erasing {removed} removed)...",
+                  file=sys.stderr, flush=True)
+        store.compact()  # rebuilds the index as well
+    elif added:
         if progress:
             print(f"building the search index over {store.count()} memories...", file=sys.stderr, flush=True)
         store.optimize()
@@ -223,24 +272,65 @@ def build_store(store: MemoryStore, embedder: Embedder, lexical: LexicalEncoder,
             "seconds": round(time.perf_counter() - started, 2)}
 
 
-def index_corpus(config: TwinConfig, progress: bool = True, *, batch: int = INDEX_BATCH, on_batch=None) -> dict:
-    """Build or refresh the memory store from the corpus (`twin memory index`)."""
+def index_corpus(config: TwinConfig, progress: bool = True, *, batch: int = INDEX_BATCH, on_batch=None,
+                 rebuild: bool = False) -> dict:
+    """Build or refresh the memory store from the corpus (`twin memory index`). `rebuild` empties
+    the embedded store first, under its lock (refused while another process, e.g. `twin serve`,
+    has it open); notes live in the corpus, so they are indexed again."""
+    from twin.corpus import CorpusStore
+
     embedder = load_embedder(config.memory.embedder)
     lexical = LexicalEncoder(config.memory.lexical)
-    memories = corpus_memories(config)
-    if not memories:
-        raise StoreError(f"{config.path('corpus')}: the corpus has no text messages or documents to index")
-    with open_store(config, store_meta(embedder, lexical), create=True) as store:
-        report = build_store(store, embedder, lexical, memories, batch=batch, progress=progress, on_batch=on_batch)
-        report.update(memory_stats(store))
+    CorpusStore.open_existing(config.path("corpus")).close()  # "run twin ingest first" before anything else
+    lock = None
+    if not config.memory.qdrant_url:
+        from twin.store_lock import StoreLock
+
+        lock = StoreLock(config.path("memory"))
+    try:
+        if lock is not None:
+            _rescue_store_notes(config, rebuild)
+        memories = corpus_memories(config)
+        if not memories:
+            raise StoreError(f"{config.path('corpus')}: the corpus has no text messages or documents to index")
+        with CorpusStore(config.path("corpus")) as corpus:
+            forgotten = corpus.forgotten()
+        with open_store(config, store_meta(embedder, lexical), create=True, lock=lock) as store:
+            report = build_store(store, embedder, lexical, memories, batch=batch, progress=progress,
+                                 on_batch=on_batch, forgotten=forgotten)
+            report.update(memory_stats(store))
+    finally:
+        if lock is not None:
+            lock.release()
     report.update({"embedder": embedder.id, "backend": "server" if config.memory.qdrant_url else "edge",
                    "location": config.memory.qdrant_url or str(config.path("memory"))})
     return report
 
 
-def rebuild_location(config: TwinConfig) -> Path | None:
-    """Folder removed by `twin memory index --rebuild` (edge backend only)."""
-    return None if config.memory.qdrant_url else config.path("memory")
+def _rescue_store_notes(config: TwinConfig, rebuild: bool) -> None:
+    """Copy notes that exist only in the embedded store (written before notes were kept in the
+    corpus) into the corpus, then, for a rebuild, empty the store folder. Caller holds the lock."""
+    from twin.corpus import CorpusStore
+    from twin.retrieval.edge_store import clear_store_folder, stored_notes
+
+    folder = config.path("memory")
+    try:
+        notes = stored_notes(folder)
+    except StoreCorruptError as exc:
+        if not rebuild:
+            raise
+        print(f"warning: notes kept only in the damaged store are lost ({exc})", file=sys.stderr, flush=True)
+        notes = {}
+    if notes:
+        with CorpusStore(config.path("corpus")) as corpus:
+            known = {nid for nid, _, _ in corpus.notes()} | corpus.forgotten(list(notes))
+            for nid, payload in notes.items():
+                if nid not in known and payload.get("start"):
+                    memory = note_memory(payload["text"], datetime.fromisoformat(payload["start"]))
+                    if memory.id == nid:
+                        corpus.add_note(nid, memory.text, memory.start)
+    if rebuild:
+        clear_store_folder(folder)
 
 
 def _progress(total: int, label: str):

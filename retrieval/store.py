@@ -63,10 +63,11 @@ class MemoryFilter:
     start: datetime | None = None  # memories that overlap [start, end]
     end: datetime | None = None
     ends_before: datetime | None = None  # only memories that end strictly before this (dated ones)
+    source_ids: Sequence[str] | None = None  # made from any of these messages/documents
 
     def is_empty(self) -> bool:
         return not (self.kinds or self.sources or self.conversation_id or self.participants
-                    or self.start or self.end or self.ends_before)
+                    or self.start or self.end or self.ends_before or self.source_ids)
 
 
 @dataclass
@@ -131,6 +132,12 @@ class MemoryStore(ABC):
     def all_ids(self, kinds: Sequence[str] | None = None) -> set[str]:
         return {pid for pid, _ in self.scroll_payloads(kinds, with_payload=False)}
 
+    def ids_from_sources(self, source_ids: Sequence[str]) -> set[str]:
+        """Memories made from any of these messages/documents (overlapping chat windows share them)."""
+        if not source_ids:
+            return set()
+        return {pid for pid, _ in self.scroll_payloads(with_payload=False, flt=MemoryFilter(source_ids=source_ids))}
+
     @abstractmethod
     def delete(self, ids: Sequence[str]) -> int:
         """Delete; returns how many of them existed."""
@@ -149,11 +156,24 @@ class MemoryStore(ABC):
     def payloads(self, ids: Sequence[str]) -> dict[str, dict]: ...
 
     @abstractmethod
-    def scroll_payloads(self, kinds: Sequence[str] | None = None,
-                        with_payload: bool = True) -> Iterable[tuple[str, dict]]: ...
+    def scroll_payloads(self, kinds: Sequence[str] | None = None, with_payload: bool = True,
+                        flt: MemoryFilter | None = None) -> Iterable[tuple[str, dict]]: ...
 
     def optimize(self) -> None:
         """Build indexes after bulk upserts (HNSW); a no-op where the engine does it itself."""
+
+    def erase(self, ids: Sequence[str]) -> int:
+        """Delete, then compact so the deleted text is gone from disk; returns how many existed."""
+        removed = self.delete(ids)
+        self.compact()
+        return removed
+
+    def compact(self) -> None:
+        """Rewrite storage so deleted points' bytes are gone from disk. The embedded shard does it
+        (see edge_store); a Qdrant server vacuums its own segments, so this is a no-op there."""
+
+    def check_alive(self) -> None:
+        """Raise StoreError if the store's files were removed or replaced under this process."""
 
     @abstractmethod
     def close(self) -> None: ...

@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from twin.config import TwinConfig
+from twin.private import tighten_data_dir
 from twin.service.auth import HostAllowlistMiddleware, auth_required, require_key
 from twin.service.backends import Backend, load_backend
 from twin.service.deps import ServiceState
@@ -28,6 +29,7 @@ def create_app(config: TwinConfig, *, backend: Backend | None = None, memory: Me
     """Build the service. `backend`/`memory` are for callers that already hold one (bench, eval);
     by default both come from the config."""
     needs_key = auth_required(config.service)  # refuse an exposed, keyless twin before starting
+    tighten_data_dir(config.path("data_dir"))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

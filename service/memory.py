@@ -1,8 +1,11 @@
 """The service's handle on the twin's memory store, opened lazily and reopened after failures.
 
-The store may be missing (not indexed yet) or a Qdrant server may be down when the service
-starts or later; every call then raises UnavailableError (a 503) and the next call tries again,
-so the service recovers without a restart once the store is back."""
+The store may be missing (not indexed yet), locked by another process, damaged, built with
+another embedder, or a Qdrant server may be down, when the service starts or later; every call
+then raises a typed error (a 503 with the reason) and a later call tries again, so the service
+starts anyway and recovers without a restart once the store is back. Before each call it checks
+that the embedded store's folder is still the one it opened: one deleted or rebuilt under it
+gives a 503 (and /ready 503) instead of answers written to files nobody will read."""
 
 from __future__ import annotations
 
@@ -13,10 +16,18 @@ from datetime import datetime
 from typing import Any
 
 from twin.config import TwinConfig
-from twin.errors import EmbedderMismatchError, StoreError, UnavailableError
+from twin.errors import StoreError, TwinError, UnavailableError
 from twin.records import MemoryHit
 
 log = logging.getLogger("twin.service")
+
+
+def _reported(exc: TwinError) -> TwinError:
+    """The error a caller sees: outages say the store is unavailable; store problems (locked,
+    damaged, another embedder, removed) keep their type and message."""
+    if isinstance(exc, UnavailableError) and not str(exc).startswith("memory store unavailable"):
+        return UnavailableError(f"memory store unavailable: {exc}")
+    return exc
 
 
 def _open_index(config: TwinConfig):
@@ -37,11 +48,9 @@ class MemoryGateway:
         if self._index is None:
             try:
                 self._index = self._opener(self.config)
-            except EmbedderMismatchError:
-                raise  # a configuration mistake, not an outage: reported as such
             except (StoreError, UnavailableError) as exc:
                 self.last_error = str(exc)
-                raise UnavailableError(f"memory store unavailable: {exc}") from None
+                raise _reported(exc) from None
             self.last_error = None
         return self._index
 
@@ -49,11 +58,12 @@ class MemoryGateway:
         with self._lock:
             index = self._get()
             try:
+                index.check_alive()
                 return getattr(index, method)(*args, **kwargs)
-            except UnavailableError as exc:
+            except (StoreError, UnavailableError) as exc:
                 self.last_error = str(exc)
                 self._drop(index)
-                raise UnavailableError(f"memory store unavailable: {exc}") from None
+                raise _reported(exc) from None
 
     def _drop(self, index) -> None:
         """Forget a client that failed so the next call reconnects."""
@@ -85,7 +95,7 @@ class MemoryGateway:
         """Reachable or not, by counting (polled by health checks: stats() would read every point)."""
         try:
             memories = self.count()
-        except UnavailableError as exc:
+        except TwinError as exc:
             return False, str(exc)
         return True, f"ok, {memories} memories"
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from twin.private import private_dir, touch_private
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -59,7 +61,8 @@ PRUNE_EVERY = 500  # writes between prunes: a delete per request would cost more
 
 class RequestLog:
     def __init__(self, path: Path, *, keep_days: float | None = None, keep_rows: int | None = None):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        touch_private(path)  # owner-only from the start
         self.path = path
         self.keep_days, self.keep_rows = keep_days, keep_rows
         self._lock = threading.Lock()
