@@ -283,7 +283,9 @@ class EdgeStore(MemoryStore):
     @_engine_call
     def compact(self) -> None:
         """Rewrite the shard without deleted points so their text is gone from disk (see the
-        module docstring): copy, switch the manifest atomically, remove the old folder."""
+        module docstring): copy, switch the manifest atomically, remove the old folder. The copy
+        is not HNSW-indexed (building the graph costs far more than the copy; searches scan it
+        exactly until the next `optimize()`, which `twin memory index` and `twin memory compact` run)."""
         from qdrant_edge import EdgeShard, Point, ScrollRequest, UpdateOperation
 
         self.check_alive()
@@ -300,7 +302,6 @@ class EdgeStore(MemoryStore):
                     new.update(UpdateOperation.upsert_points([Point(r.id, r.vector, r.payload) for r in records]))
                 if offset is None:
                     break
-            new.optimize()
             new.flush()
         except BaseException:
             new.close()

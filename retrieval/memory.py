@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -103,6 +104,10 @@ class MemoryIndex:
         """Forget a memory for good: tombstone it and its source messages/documents in the corpus
         (so no re-index brings the text back, under this id or a new one), delete every memory
         made from those sources, and compact the store so the text is gone from disk."""
+        try:
+            uuid.UUID(memory_id)  # the engine rejects anything else as an error, not as "no such memory"
+        except ValueError:
+            return False
         payload = self.store.payloads([memory_id]).get(memory_id)
         if payload is None and not self._corpus_has_note(memory_id):
             return False
@@ -124,7 +129,9 @@ class MemoryIndex:
             return any(nid == memory_id for nid, _, _ in corpus.notes())
 
     def compact(self) -> None:
+        """Erase deleted memories' bytes and rebuild the search index (`twin memory compact`)."""
         self.store.compact()
+        self.store.optimize()
 
     def count(self) -> int:
         """How many memories: one cheap call (stats() reads every payload)."""
@@ -263,7 +270,8 @@ def build_store(store: MemoryStore, embedder: Embedder, lexical: LexicalEncoder,
         if progress:
             print(f"compacting the store over {store.count()} memories (erasing {removed} removed)...",
                   file=sys.stderr, flush=True)
-        store.compact()  # rebuilds the index as well
+        store.compact()
+        store.optimize()
     elif added:
         if progress:
             print(f"building the search index over {store.count()} memories...", file=sys.stderr, flush=True)

@@ -169,8 +169,9 @@ class MemoryStore(ABC):
         return removed
 
     def compact(self) -> None:
-        """Rewrite storage so deleted points' bytes are gone from disk. The embedded shard does it
-        (see edge_store); a Qdrant server vacuums its own segments, so this is a no-op there."""
+        """Rewrite storage so deleted points' bytes are gone from disk (call `optimize()` after it
+        to rebuild search indexes). The embedded shard does it (see edge_store); a Qdrant server
+        vacuums its own segments, so this is a no-op there."""
 
     def check_alive(self) -> None:
         """Raise StoreError if the store's files were removed or replaced under this process."""

@@ -225,3 +225,12 @@ def test_a_damaged_shard_is_a_one_line_error(tmp_path, persona, part):
     assert cli("memory", "index", "--rebuild", "--config", str(config_path)).exit_code == 0  # the way out
     with MemoryIndex.open(config) as index:
         assert index.count() > 0
+
+
+def test_forgetting_an_id_that_is_not_a_memory_id_is_not_found(tmp_path, store_kind, hash_embedder, lexical,
+                                                               persona_memories):
+    with make_store(store_kind, tmp_path, store_meta(hash_embedder, lexical)) as store:
+        build_store(store, hash_embedder, lexical, persona_memories[:3])
+        index = MemoryIndex(store, hash_embedder, lexical)
+        assert index.delete("abc") is False and index.delete("00000000-0000-0000-0000-000000000000") is False
+        assert store.count() == 3
