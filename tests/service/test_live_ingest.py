@@ -217,3 +217,38 @@ def test_body_file_names_give_detection_a_suffix():
     # the export's own name (WhatsApp and WeChatMsg name the chat after the file), never a path
     assert body_file_name(b"x", None, None, "../../WhatsApp Chat with Anna.txt") == "WhatsApp Chat with Anna.txt"
     assert body_file_name(b"x", None, None, "C:\\exports\\张三_utf8.csv") == "张三_utf8.csv"
+
+
+def chatlog_message(seq_second: int, sender: str, name: str, text: str, is_self: bool) -> dict:
+    from datetime import datetime, timedelta, timezone
+
+    when = datetime.fromtimestamp(seq_second, timezone(timedelta(hours=8))).isoformat()
+    return {"seq": seq_second * 1000, "time": when, "talker": "7788@chatroom", "talkerName": "Cello class",
+            "isChatRoom": True, "sender": sender, "senderName": name, "isSelf": is_self, "type": 1, "subType": 0,
+            "content": text, "contents": {"host": "127.0.0.1:5030"}}
+
+
+def test_a_chatlog_webhook_body_is_detected_and_matches_its_api_export(live_twin, tmp_path):
+    url, config = live_twin
+    messages = [chatlog_message(NOW - 50_000, "wxid_kai", "Kai", "Lesson moved to Thursday 6pm", False),
+                chatlog_message(NOW - 49_970, "user111", "", "Thanks, I'll practise the Bach prelude till then", True)]
+    hook = {"keyword": "", "lastTime": "", "length": 2, "messages": messages, "sender": "", "talker": "7788@chatroom"}
+    result = httpx.post(f"{url}/v1/ingest", json=hook, headers=HEADERS, timeout=120).json()  # no ?format
+    assert (result["format"], result["new"]) == ("chatlog-json", 2)
+    export = tmp_path / "cello.json"  # the same messages from chatlog's API (a bare array)
+    export.write_text(json.dumps([{k: v for k, v in m.items() if k != "contents"} for m in messages]), encoding="utf-8")
+    from twin.cli import build_app
+
+    run = CliRunner().invoke(build_app(), ["ingest", str(export), "--config", str(config.root / "twin.toml")])
+    assert run.exit_code == 0 and "nothing new" in run.output, run.output
+
+
+def test_without_a_memory_store_the_body_is_refused_and_nothing_stored(tmp_path):
+    from twin.config import load_config
+    from twin.service.app import create_app
+
+    config = load_config(write_twin(tmp_path / "bare"))  # never indexed
+    with serve(create_app(config)) as url:
+        answer = httpx.post(f"{url}/v1/ingest", json=chatlab_document(FACTS), headers=HEADERS, timeout=120)
+    assert answer.status_code == 503
+    assert not config.path("corpus").exists() or corpus_state(config)[0] == 0
