@@ -92,6 +92,7 @@ def watch(
     print how to point chatlog's webhook at POST /v1/ingest."""
     import time
 
+    from twin.errors import UnavailableError
     from twin.service.watch import Cursors, PullSource, TwinSink, chatlog_instructions, is_chatlog, pull_once
 
     cfg = get_config(config)
@@ -103,9 +104,15 @@ def watch(
     source, sink = PullSource(url, token), TwinSink(target, api_key)
     try:
         while True:
-            report = pull_once(source, sink, cursors, sessions=session or None)
-            console.print(f"{time.strftime('%H:%M:%S')} {report.pages} pages from {len(report.sessions)} sessions: "
-                          f"{report.messages} messages, {report.new} new, {report.memories_added} memories added")
+            try:
+                report = pull_once(source, sink, cursors, sessions=session or None)
+            except UnavailableError as exc:  # the source or the twin is down: the cursors stay, try again
+                if once:
+                    raise
+                console.print(f"[yellow]{time.strftime('%H:%M:%S')} skipped this round:[/yellow] {exc}", highlight=False)
+            else:
+                console.print(f"{time.strftime('%H:%M:%S')} {report.pages} pages from {len(report.sessions)} sessions: "
+                              f"{report.messages} messages, {report.new} new, {report.memories_added} memories added")
             if once:
                 return
             time.sleep(interval)

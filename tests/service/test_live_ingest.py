@@ -130,6 +130,9 @@ def test_malformed_body_is_400_and_changes_nothing(live_twin):
     prose = httpx.post(f"{url}/v1/ingest", content=b"Dear diary, today I went hiking.", headers=HEADERS, timeout=60)
     assert prose.status_code == 400 and "?format=documents" in prose.json()["error"]["message"]
     assert httpx.post(f"{url}/v1/ingest?format=nope", content=b"{}", headers=HEADERS).status_code == 400
+    too_big = httpx.post(f"{url}/v1/ingest", content=b"[" + b" " * config.service.max_body_bytes + b"]",
+                         headers=HEADERS, timeout=60)
+    assert too_big.status_code == 413  # service.max_body_bytes, as for every route
     assert corpus_state(config) == state and memory_count(url) == memories
 
 
