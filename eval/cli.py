@@ -46,11 +46,14 @@ def recall(
     locomo: Annotated[Path | None, typer.Option("--locomo", help="LoCoMo JSON; each conversation gets its own store")] = None,
     sample: Annotated[list[str] | None, typer.Option("--sample", help="LoCoMo sample id to use (repeatable; default all)")] = None,
     k: KOption = None,
+    context: Annotated[list[int] | None, typer.Option("--context", help="also measure served recall for a model with this context window in tokens (repeatable; LoCoMo default: 2048 and 32768)")] = None,
     as_json: JsonOption = False,
     name: Annotated[str | None, typer.Option("--report", help="also write a report folder with this name")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Evidence recall@k per category and overall (all evidence ids in the top k; also 'any')."""
+    """Evidence recall@k per category and overall (all evidence ids in the top k; also 'any'),
+    recall within token budgets, and served recall: the evidence in the prompt the service would
+    build (its memory budget for the configured backend, and for each --context window)."""
     from twin.eval.report import write_report
     from twin.config import load_config
 
@@ -60,20 +63,22 @@ def recall(
     cfg = load_config(config, required=qa is not None)
     ks = parse_ks(k, cfg.eval.k)
     if locomo is not None:
-        from twin.eval.recall import locomo_recall
+        from twin.eval.recall import SERVED_WINDOWS, locomo_recall
 
         if not locomo.is_file():
             raise InputError(locomo, "no such LoCoMo file")
-        result = locomo_recall(locomo, ks, cfg, samples=sample or None, progress=not as_json)
+        windows = context or SERVED_WINDOWS
+        result = locomo_recall(locomo, ks, cfg, samples=sample or None, progress=not as_json, windows=windows)
         section = "locomo"
     else:
         from twin.eval.questions import load_questions
-        from twin.eval.recall import index_recall
+        from twin.eval.recall import index_recall, served_budgets, service_budget
         from twin.retrieval.memory import MemoryIndex
 
         questions = load_questions(qa)
+        served = {"service": service_budget(cfg), **served_budgets(cfg, context or [])}
         with MemoryIndex.open(cfg) as index:
-            result = index_recall(index, questions, ks)
+            result = index_recall(index, questions, ks, config=cfg, served=served)
         section = "qa"
     if name:
         from twin.eval.provenance import provenance
@@ -107,7 +112,13 @@ def _print_recall(result: dict) -> None:
         console.print(f"{result.get('memories')} memories, {result['messages_per_memory']} messages and "
                       f"{result.get('tokens_per_memory')} tokens per memory; embedder {result.get('embedder')}")
     if result.get("budget"):
-        console.print("recall within a token budget: " + ", ".join(f"{b} tokens {v:.3f}" for b, v in result["budget"].items()))
+        console.print("recall within a memory block of N tokens (packed like the service): "
+                      + ", ".join(f"{b} tokens {v:.3f}" for b, v in result["budget"].items()))
+    for label, value in (result.get("served") or {}).items():
+        b = result["served_budgets"][label]
+        console.print(f"served recall ({label}: {b['memory_tokens']} memory tokens of a {b['context_tokens']}-token "
+                      f"context, {b['source']}): [bold]{value:.3f}[/bold], "
+                      f"{result['memories_served'][label]:.1f} memories in the prompt")
 
 
 @contextmanager

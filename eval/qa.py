@@ -35,8 +35,13 @@ class QAOptions:
 
     @classmethod
     def from_config(cls, cfg: TwinConfig) -> QAOptions:
-        return cls(max_tokens=cfg.eval.answer_tokens, context_tokens=cfg.service.context_tokens,
-                   memory_tokens=cfg.service.memory_tokens)
+        """The service's budget for a model of unknown window (service.context_tokens, else
+        service.fallback_context_tokens): eval models are small and loaded in-process."""
+        from twin.budget import memory_budget
+
+        budget = memory_budget(cfg, None)
+        return cls(max_tokens=cfg.eval.answer_tokens, context_tokens=budget.context_tokens,
+                   memory_tokens=budget.memory_tokens)
 
 
 def run_qa(

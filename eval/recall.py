@@ -4,8 +4,12 @@ answer the question?
 A question counts at k when its top-k memories together cover ALL its evidence ids ("all"),
 and in the softer variant when they cover ANY of them ("any"). Questions without evidence are
 left out. Recall is only comparable between memory designs of similar size, so every result
-also states messages and tokens per memory, and recall within a token budget: the top memories
-taken in rank order while they fit in 1,000 / 2,000 tokens (what the model gets to read).
+also states messages and tokens per memory, and recall within a token budget: the memory block
+packed by twin.prompt.render_memories (the service's packer: best first, a memory that does not
+fit is skipped and the next one tried; preamble and tags count) within 1,000 / 2,000 tokens.
+"Served recall" goes one step further: the whole prompt the service would build for the question
+(twin.budget.served_prompt, at the service's memory budget for a model window) and the
+evidence of the memories that made it in.
 
 `locomo_recall` is the one function both `twin eval recall --locomo` and
 bench/memory_recall.py call, so they print the same numbers.
@@ -22,9 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from twin.config import MemoryConfig, SessionsConfig, TwinConfig
+from twin.records import MemoryHit
 
 DEFAULT_KS = (5, 10, 25)
 BUDGETS = (1000, 2000)
+SERVED_WINDOWS = (2048, 32768)  # the demo model's window and a Qwen-class model's under vLLM
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,7 @@ class Retrieved:
 
     source_ids: tuple[str, ...]
     tokens: int
+    hit: MemoryHit | None = None  # what the packer renders; None: counted by `tokens` alone
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class QuestionResult:
     category: str
     evidence: frozenset[str]
     ranked: tuple[Retrieved, ...]
+    served: dict[str, tuple[Retrieved, ...]] | None = None  # window name -> memories in the served prompt
 
 
 def covered(ranked: Sequence[Retrieved]) -> set[str]:
@@ -50,13 +58,19 @@ def covered(ranked: Sequence[Retrieved]) -> set[str]:
 
 
 def within_budget(ranked: Sequence[Retrieved], budget: int) -> list[Retrieved]:
-    """The top memories, in rank order, while their tokens fit in `budget`."""
-    taken, used = [], 0
+    """The memories the service's packer (twin.prompt.render_memories) puts in a `budget`-token
+    block: best first, one that does not fit is skipped and the next tried."""
+    from twin.prompt import render_memories
+
+    if all(r.hit is not None for r in ranked):
+        _, used = render_memories([r.hit for r in ranked], budget)
+        chosen = {id(h) for h in used}
+        return [r for r in ranked if id(r.hit) in chosen]
+    taken, spent = [], 0  # plain token counts (no hits to render): the same skip-and-continue rule
     for memory in ranked:
-        if used + memory.tokens > budget:
-            break
-        taken.append(memory)
-        used += memory.tokens
+        if spent + memory.tokens <= budget:
+            taken.append(memory)
+            spent += memory.tokens
     return taken
 
 
@@ -66,27 +80,88 @@ def score(results: Iterable[QuestionResult], ks: Sequence[int] = DEFAULT_KS,
     results = [r for r in results if r.evidence]
     if not results:
         return {"overall": {str(k): None for k in ks}, "questions": 0}
+    taken = {(id(r), b): within_budget(r.ranked, b) for r in results for b in budgets}  # pack once
+    packed = {key: covered(memories) for key, memories in taken.items()}
+    in_budget = {str(b): _mean(len(taken[id(r), b]) for r in results) for b in budgets}
 
     def rates(subset: list[QuestionResult]) -> tuple[dict, dict, dict, dict]:
         every = {str(k): _mean(r.evidence <= covered(r.ranked[:k]) for r in subset) for k in ks}
         anyof = {str(k): _mean(bool(r.evidence & covered(r.ranked[:k])) for r in subset) for k in ks}
-        budget = {str(b): _mean(r.evidence <= covered(within_budget(r.ranked, b)) for r in subset) for b in budgets}
-        budget_any = {str(b): _mean(bool(r.evidence & covered(within_budget(r.ranked, b))) for r in subset)
-                      for b in budgets}
+        budget = {str(b): _mean(r.evidence <= packed[id(r), b] for r in subset) for b in budgets}
+        budget_any = {str(b): _mean(bool(r.evidence & packed[id(r), b]) for r in subset) for b in budgets}
         return every, anyof, budget, budget_any
 
     overall, overall_any, budget, budget_any = rates(results)
-    by_category, by_category_any, counts = {}, {}, {}
+    by_category, by_category_any, by_category_budget, counts = {}, {}, {}, {}
     for category in sorted({r.category for r in results}, key=_category_key):
         subset = [r for r in results if r.category == category]
-        by_category[category], by_category_any[category], _, _ = rates(subset)
+        by_category[category], by_category_any[category], by_category_budget[category], _ = rates(subset)
         counts[category] = len(subset)
-    memories_in_budget = {str(b): _mean(len(within_budget(r.ranked, b)) for r in results) for b in budgets}
-    return {
+    memories_in_budget = in_budget
+    report = {
         "overall": overall, "overall_any": overall_any, "by_category": by_category,
-        "by_category_any": by_category_any, "questions": len(results), "questions_by_category": counts,
+        "by_category_any": by_category_any, "by_category_budget": by_category_budget,
+        "questions": len(results), "questions_by_category": counts,
         "budget": budget, "budget_any": budget_any, "memories_in_budget": memories_in_budget,
     }
+    served = [r for r in results if r.served]
+    if served:
+        windows = list(served[0].served)
+        report["served"] = {w: _mean(r.evidence <= covered(r.served[w]) for r in served) for w in windows}
+        report["served_by_category"] = {
+            c: {w: _mean(r.evidence <= covered(r.served[w]) for r in served if r.category == c) for w in windows}
+            for c in counts}
+        report["memories_served"] = {w: _mean(len(r.served[w]) for r in served) for w in windows}
+        report["tokens_served"] = {w: _mean(sum(m.tokens for m in r.served[w]) for r in served) for w in windows}
+    return report
+
+
+def window_label(window: int) -> str:
+    return f"{window // 1024}k" if window % 1024 == 0 else str(window)
+
+
+def served_budgets(config: TwinConfig, windows: Sequence[int]) -> dict:
+    """{label: MemoryBudget} the service would choose for models with these context windows."""
+    from twin.budget import memory_budget
+
+    return {window_label(w): memory_budget(config, w, "eval") for w in windows}
+
+
+def service_budget(config: TwinConfig):
+    """The budget `twin serve` would print for this config, found without loading model weights:
+    echo -> service.echo_context_tokens, openai -> the server's /models, transformers -> the
+    base model's config and tokenizer."""
+    from twin.budget import memory_budget
+
+    backend = config.service.backend
+    if backend == "echo":
+        window, source = config.service.echo_context_tokens, "service.echo_context_tokens"
+    elif backend == "openai":
+        from twin.budget import fetch_served_window
+
+        window, source = fetch_served_window(config)
+    else:
+        from twin.models import configured_window
+
+        window, source = configured_window(config)
+    return memory_budget(config, window, source)
+
+
+def served_memories(config: TwinConfig, budget, search: Callable, question: str, persona=None) -> list[MemoryHit]:
+    """The memories in the prompt the service builds for `question` as a first message."""
+    from datetime import date
+
+    from twin.budget import served_prompt
+
+    prompt = served_prompt(persona or config.persona, budget, search, [{"role": "user", "content": question}],
+                           reply_tokens=config.service.default_max_tokens, today=date.today())
+    return prompt.memories
+
+
+def _retrieved(hit: MemoryHit) -> Retrieved:
+    from twin.retrieval.chunking import estimate_tokens
+
+    return Retrieved(hit.memory.source_ids, estimate_tokens(hit.memory.text), hit)
 
 
 def _mean(values: Iterable[bool | int | float]) -> float:
@@ -137,20 +212,24 @@ def chat_searcher(messages, cfg: MemoryConfig, embedder, lexical, gap_minutes: f
 
 def locomo_recall(path: Path | str, ks: Sequence[int] = DEFAULT_KS, config: TwinConfig | MemoryConfig | None = None,
                   *, samples: Sequence[str] | None = None, progress: bool = False,
-                  budgets: Sequence[int] = BUDGETS) -> dict:
+                  budgets: Sequence[int] = BUDGETS, windows: Sequence[int] = SERVED_WINDOWS) -> dict:
     """Index each LoCoMo conversation into its own embedded (edge) store with the memory
     settings of `config`, ask every question, and score evidence recall.
 
-    `samples` restricts to some sample ids (e.g. a tuning split). Returns the JSON shape
+    `samples` restricts to some sample ids (e.g. a tuning split); `windows` are the model context
+    windows to measure served recall at (the service's budget for each). Returns the JSON shape
     {"overall": {"5": r, ...}, "by_category": {"1": {...}}, "questions": n,
      "messages_per_memory": x, "tokens_per_memory": y, "budget": {"1000": r, "2000": r}, ...}.
     """
     from twin.eval.locomo import load_locomo
     from twin.retrieval.chunking import estimate_tokens
     from twin.retrieval.lexical import LexicalEncoder
+    from twin.retrieval.store import MemoryFilter
 
     cfg = _memory_config(config)
-    gap = config.sessions.gap_minutes if isinstance(config, TwinConfig) else SessionsConfig().gap_minutes
+    twin_config = config if isinstance(config, TwinConfig) else TwinConfig(memory=cfg)
+    gap = twin_config.sessions.gap_minutes
+    budgets_served = served_budgets(twin_config, windows)
     conversations = load_locomo(path, list(samples) if samples is not None else None)
     embedder = cached_embedder(cfg.embedder)
     lexical = LexicalEncoder(cfg.lexical)
@@ -162,14 +241,22 @@ def locomo_recall(path: Path | str, ks: Sequence[int] = DEFAULT_KS, config: Twin
         asked = [q for q in conv.questions if q.evidence]
         query_vectors = embedder.embed_batch([embedder.query_prefix + q.question for q in asked]) if asked else []
         with chat_searcher(conv.messages, cfg, embedder, lexical, gap) as (searcher, memories, now):
-            by_id = {m.id: Retrieved(m.source_ids, estimate_tokens(m.text)) for m in memories}
+            by_id = {m.id: Retrieved(m.source_ids, estimate_tokens(m.text), MemoryHit(m, 0.0, m.id)) for m in memories}
             memories_total += len(by_id)
             messages += sum(len(r.source_ids) for r in by_id.values())
             tokens += sum(r.tokens for r in by_id.values())
+            persona = twin_config.persona.model_copy(update={"name": conv.speakers[0], "description": ""})
             for q, vector in zip(asked, query_vectors, strict=True):
                 ranked = searcher.ranked_ids(q.question, depth, now=now, query_vector=vector)[:depth]
+
+                def search(query, k, _q=q.question, _v=vector, **filters):
+                    flt = MemoryFilter(**filters) if filters else None
+                    return searcher.search(query, k, flt, now, query_vector=_v if query == _q else None)
+
+                served = {label: tuple(_retrieved(h) for h in served_memories(twin_config, b, search, q.question, persona))
+                          for label, b in budgets_served.items()}
                 results.append(QuestionResult(str(q.category), frozenset(q.evidence),
-                                              tuple(by_id[pid] for pid, _ in ranked)))
+                                              tuple(by_id[pid] for pid, _ in ranked), served))
         if progress:
             print(f"{conv.sample_id}: {len(by_id)} memories, {len(asked)} questions "
                   f"({time.perf_counter() - started:.0f}s)", file=sys.stderr, flush=True)
@@ -180,6 +267,7 @@ def locomo_recall(path: Path | str, ks: Sequence[int] = DEFAULT_KS, config: Twin
         "tokens_per_memory": round(tokens / memories_total, 1) if memories_total else 0.0,
         "embedder": embedder.id, "lexical": lexical.id,
         "samples": [c.sample_id for c in conversations],
+        "served_budgets": {label: vars(b) for label, b in budgets_served.items()},
         "settings": {**cfg.model_dump(include={"chunk_turns", "chunk_overlap", "dense_weight", "sparse_weight", "rrf_k",
                                                "candidates", "time_mode", "time_weight"}), "session_gap_minutes": gap},
     })
@@ -187,21 +275,27 @@ def locomo_recall(path: Path | str, ks: Sequence[int] = DEFAULT_KS, config: Twin
 
 
 def index_recall(index, questions: Iterable, ks: Sequence[int] = DEFAULT_KS, budgets: Sequence[int] = BUDGETS,
-                 search: Callable | None = None) -> dict:
+                 search: Callable | None = None, config: TwinConfig | None = None, served: dict | None = None) -> dict:
     """Recall of an open MemoryIndex (the owner's own store) on questions with `.question`,
-    `.evidence` (source ids) and `.category`; used by `twin eval recall` on a question set."""
-    from twin.retrieval.chunking import estimate_tokens
+    `.evidence` (source ids) and `.category`; used by `twin eval recall` on a question set.
 
+    `served`: {label: MemoryBudget}; for each, served recall through the service's prompt path
+    with `config`'s persona and reply length."""
     depth = max(max(ks), 60)
+    search = search or index.search
+    config = config or TwinConfig()
     results = []
     for q in questions:
-        hits = (search or index.search)(q.question, depth)
-        ranked = tuple(Retrieved(h.memory.source_ids, estimate_tokens(h.memory.text)) for h in hits)
+        ranked = tuple(_retrieved(h) for h in search(q.question, depth))
+        picked = {label: tuple(_retrieved(h) for h in served_memories(config, b, search, q.question))
+                  for label, b in (served or {}).items()} or None
         results.append(QuestionResult(str(q.category) if q.category is not None else "all",
-                                      frozenset(q.evidence), ranked))
+                                      frozenset(q.evidence), ranked, picked))
     report = score(results, ks, budgets)
     stats = index.stats()
     report.update({k: stats[k] for k in ("memories", "messages_per_memory", "tokens_per_memory", "embedder")})
+    if served:
+        report["served_budgets"] = {label: vars(b) for label, b in served.items()}
     return report
 
 

@@ -194,14 +194,22 @@ class OwnerTexts:
                 "share": round(len(reached) / len(distinctive), 4) if distinctive else None}
 
 
+def sample_memory_budget(cfg: TwinConfig):
+    """The service's memory budget (twin.budget) for a model whose window is a sample's length."""
+    from twin.budget import memory_budget
+
+    return memory_budget(cfg, cfg.dataset.max_tokens, "dataset.max_tokens")
+
+
 def build_samples(
     messages: Iterable, documents: Iterable, cfg: TwinConfig, count: TokenCounter,
     report: DatasetReport, on_session: Callable[[], None] | None = None, retriever: Retriever | None = None,
 ) -> list[Sample]:
     d = cfg.dataset
+    budget = sample_memory_budget(cfg)
     grounding = Grounding(
-        persona=cfg.persona, count=count, max_tokens=d.max_tokens, memory_tokens=cfg.service.memory_tokens,
-        top_k=cfg.memory.top_k, share=d.memory_share, distractor_share=d.distractor_share, seed=d.seed,
+        persona=cfg.persona, count=count, max_tokens=d.max_tokens, memory_tokens=budget.memory_tokens,
+        top_k=budget.top_k, share=d.memory_share, distractor_share=d.distractor_share, seed=d.seed,
         retriever=retriever,
     )
     keep = MessageFilter(d.blocked_words, pii=d.pii_messages, labels=d.placeholder_labels, media=d.media)
@@ -276,7 +284,7 @@ def open_memory(cfg: TwinConfig):
         "location": m.qdrant_url and f"{m.qdrant_url} / {m.collection}" or str(cfg.path("memory")),
         "store_id": hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16], "memories": len(ids),
         "embedder": index.embedder.id, "lexical": index.lexical.id,
-        "retrieval": {"top_k": m.top_k, "memory_tokens": cfg.service.memory_tokens, "dense_weight": m.dense_weight,
+        "retrieval": {"top_k": sample_memory_budget(cfg).top_k, "memory_tokens": sample_memory_budget(cfg).memory_tokens, "dense_weight": m.dense_weight,
                       "sparse_weight": m.sparse_weight, "rrf_k": m.rrf_k, "candidates": m.candidates,
                       "time_mode": m.time_mode, "reranker": m.reranker,
                       "filter": "memories that end before the sample's session begins (posts: before the post)",

@@ -4,7 +4,7 @@ At serving, the model gets the persona prompt, today's date and a block of memor
 for the latest user turn (`twin.prompt.build_chat_messages`). A share of the training samples
 (`dataset.memory_share`) gets the same: memories retrieved from the twin's own memory store
 for the sample's last user turn (`twin.prompt.retrieval_query`, the service's query), rendered
-by the same function within the same budget (`service.memory_tokens`, `memory.top_k`), so the
+by the same function within the same budget (twin.budget for a `dataset.max_tokens` window), so the
 served and the trained system message are byte-identical for the same memories and date.
 
 No leaks: only memories that END BEFORE the sample's session begins (a post: before its date)

@@ -72,10 +72,11 @@ class MemoryIndex:
                sources: Sequence[str] | None = None, conversation_id: str | None = None,
                participants: Sequence[str] | None = None, start: datetime | None = None,
                end: datetime | None = None, now: datetime | None = None,
-               ends_before: datetime | None = None) -> list[MemoryHit]:
+               ends_before: datetime | None = None, query_vector=None) -> list[MemoryHit]:
+        """`query_vector`: the query already embedded (the service embeds outside its store lock)."""
         flt = MemoryFilter(kinds=kinds, sources=sources, conversation_id=conversation_id,
                            participants=participants, start=start, end=end, ends_before=ends_before)
-        return self.searcher.search(query, k, flt, now)
+        return self.searcher.search(query, k, flt, now, query_vector=query_vector)
 
     def add_note(self, text: str, when: datetime | None = None) -> str:
         """A memory the owner types ("I moved to Berlin in March 2021"); returns its id."""

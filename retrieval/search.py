@@ -82,8 +82,9 @@ class HybridSearcher:
         # ties broken by id so every backend and every reopen returns the same order
         return sorted(ranked, key=lambda item: (-item[1], item[0]))
 
-    def search(self, query: str, k: int = 8, flt: MemoryFilter | None = None, now: datetime | None = None) -> list[MemoryHit]:
-        ranked = self.ranked_ids(query, k, flt, now)
+    def search(self, query: str, k: int = 8, flt: MemoryFilter | None = None, now: datetime | None = None,
+               query_vector=None) -> list[MemoryHit]:
+        ranked = self.ranked_ids(query, k, flt, now, query_vector)
         depth = max(k, self.rerank_depth) if self.reranker else k
         top = ranked[:depth]
         payloads = self.store.payloads([pid for pid, _ in top])

@@ -25,15 +25,21 @@ log = logging.getLogger("twin.service")
 STATIC = Path(__file__).resolve().parent / "static"
 
 
-def create_app(config: TwinConfig, *, backend: Backend | None = None, memory: MemoryGateway | None = None) -> FastAPI:
+def create_app(config: TwinConfig, *, backend: Backend | None = None, memory: MemoryGateway | None = None,
+               announce=None) -> FastAPI:
     """Build the service. `backend`/`memory` are for callers that already hold one (bench, eval);
-    by default both come from the config."""
+    by default both come from the config. `announce(text)` is told the memory budget chosen
+    once the backend is loaded (`twin serve` prints it)."""
     needs_key = auth_required(config.service)  # refuse an exposed, keyless twin before starting
     tighten_data_dir(config.path("data_dir"))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         model = backend or load_backend(config)
+        budget = model.memory_budget()
+        log.info("%s", budget.describe())
+        if announce is not None:
+            announce(budget.describe())
         store = memory or MemoryGateway(config)
         ok, detail = store.ready()
         if not ok:  # not fatal: chat answers 503 until the store is there, then recovers

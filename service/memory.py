@@ -74,7 +74,12 @@ class MemoryGateway:
             log.warning("closing the failed memory store raised %s: %s", type(exc).__name__, exc)
 
     def search(self, query: str, k: int, **filters) -> list[MemoryHit]:
-        return self._call("search", query, k, **filters)
+        # Embedding runs outside the lock: it is the slow part, the embedder is stateless, and
+        # holding the store for it would make every other request (and /ready) wait.
+        with self._lock:
+            index = self._get()
+        vector = index.embedder.embed_query(query)
+        return self._call("search", query, k, query_vector=vector, **filters)
 
     def add_note(self, text: str, when: datetime | None = None) -> str:
         return self._call("add_note", text, when=when)

@@ -7,16 +7,15 @@ import time
 from dataclasses import dataclass, field
 from datetime import date
 
+from twin.budget import TWIN, WRITER, served_prompt
 from twin.config import TwinConfig
-from twin.prompt import (build_chat_messages, conversation_language, disclosure, neutralise_control_tokens,
-                         retrieval_query)
+from twin.prompt import conversation_language, disclosure, neutralise_control_tokens
 from twin.records import MemoryHit
 from twin.service.backends import Backend, GenerationParams
 from twin.service.errors import APIError
 from twin.service.memory import MemoryGateway
 from twin.service.schemas import ChatCompletionRequest
 
-TWIN, WRITER = "twin", "writer"
 
 
 @dataclass
@@ -60,21 +59,11 @@ class Twin:
             raise APIError(400, f"max_tokens {max_tokens} exceeds this service's limit of {svc.max_tokens_limit} "
                            "(service.max_tokens_limit)", code="max_tokens_too_large", param="max_tokens")
         app_notes, history = split_conversation(request)
-        started = time.perf_counter()
-        hits = self.retrieve(mode, history)
-        retrieved = time.perf_counter()
-        app_notes, history = outside_text_defused(app_notes, history, self.backend.special_tokens())
-        prompt = build_chat_messages(
-            self.config.persona, hits, history,
-            context_tokens=self.backend.context_budget(),
-            reply_tokens=max_tokens,
-            memory_tokens=svc.memory_tokens,
-            count_tokens=self.backend.count_tokens,
-            app_instructions=app_notes,
-            writer=mode == WRITER,
-            today=date.today(),
-        )
-        done = time.perf_counter()
+        timings: dict[str, float] = {}
+        prompt = served_prompt(self.config.persona, self.backend.memory_budget(), self.memory.search, history,
+                               mode=mode, reply_tokens=max_tokens, count_tokens=self.backend.count_tokens,
+                               app_notes=app_notes, today=date.today(), timings=timings,
+                               special_tokens=self.backend.special_tokens())
         params = GenerationParams(
             max_tokens=max_tokens,
             temperature=0.7 if request.temperature is None else request.temperature,
@@ -95,20 +84,8 @@ class Twin:
             prefix=disclosure(persona, language) + "\n\n" if persona.disclose_ai and first_reply else "",
             dropped_turns=prompt.dropped_turns,
             prompt_tokens=prompt.prompt_tokens,
-            timings={"retrieval": (retrieved - started) * 1e3, "prompt": (done - retrieved) * 1e3},
+            timings=timings,
         )
-
-    def retrieve(self, mode: str, history: list[dict[str, str]]) -> list[MemoryHit]:
-        k = self.config.memory.top_k
-        query = retrieval_query(history)
-        if not query.strip():
-            return []
-        if mode == WRITER:  # the owner's posts and articles first, then chats for colour
-            documents = self.memory.search(query, k, kinds=["document"])
-            seen = {h.id or h.memory.id for h in documents}
-            rest = [h for h in self.memory.search(query, k) if (h.id or h.memory.id) not in seen]
-            return documents + rest[: max(0, k - len(documents))]
-        return self.memory.search(query, k)
 
 
 def split_conversation(request: ChatCompletionRequest) -> tuple[str, list[dict[str, str]]]:

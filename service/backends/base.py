@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from twin.budget import MemoryBudget, memory_budget
 from twin.config import TwinConfig
 from twin.prompt import approx_tokens
 
@@ -82,10 +83,18 @@ class Backend(ABC):
         (twin.prompt.CONTROL_TOKENS): broken up wherever they appear in text from outside."""
         return ()
 
+    def model_context(self) -> tuple[int | None, str]:
+        """The model's own context window and where it was read; (None, why) when unknown."""
+        return self.max_context, f"{self.name} model"
+
+    def memory_budget(self) -> MemoryBudget:
+        """Context window, memory block and retrieval depth for this model (twin.budget)."""
+        window, source = self.model_context()
+        return memory_budget(self.config, window, source)
+
     def context_budget(self) -> int:
-        """Tokens the prompt plus the reply may use: the config's, capped by the model's."""
-        configured = self.config.service.context_tokens
-        return min(configured, self.max_context) if self.max_context else configured
+        """Tokens the prompt plus the reply may use: the model's window, capped by the config."""
+        return self.memory_budget().context_tokens
 
     def check(self) -> None:
         """Raise UnavailableError if the backend cannot serve right now (readiness probe)."""

@@ -19,8 +19,13 @@ class EchoBackend(Backend):
 
     def __init__(self, config):
         super().__init__(config)
+        # No model, so no window of its own: tests and benches set the one to model (2k, 32k...).
+        self.max_context = config.service.echo_context_tokens
         self._lock = threading.Lock()
         self.last_messages: list[dict[str, str]] = []
+
+    def model_context(self) -> tuple[int | None, str]:
+        return self.max_context, "service.echo_context_tokens"
 
     def stream(self, messages: list[dict[str, str]], params: GenerationParams) -> Iterator[Delta]:
         with self._lock:

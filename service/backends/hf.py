@@ -12,45 +12,11 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from twin.budget import model_window
 from twin.config import TwinConfig
 from twin.errors import ModelError
+from twin.models import choose_adapter, choose_base, configured_window, newest_adapter  # noqa: F401 (re-exported)
 from twin.service.backends.base import Backend, Delta, GenerationParams
-
-
-def newest_adapter(folder: Path) -> Path | None:
-    """The most recently written adapter run (a folder holding adapter_config.json)."""
-    if not folder.is_dir():
-        return None
-    runs = [p.parent for p in folder.glob("*/adapter_config.json")]
-    if (folder / "adapter_config.json").is_file():
-        runs.append(folder)
-    return max(runs, key=lambda p: (p / "adapter_config.json").stat().st_mtime, default=None)
-
-
-def choose_adapter(config: TwinConfig) -> Path | None:
-    svc = config.service
-    if not svc.use_adapter:
-        return None
-    if svc.adapter is not None:
-        path = config.resolve(svc.adapter)
-        if not (path / "adapter_config.json").is_file():
-            raise ModelError(f"service.adapter {path}: no adapter_config.json there")
-        return path
-    return newest_adapter(config.path("adapters"))
-
-
-def choose_base(config: TwinConfig, adapter: Path | None) -> tuple[str, str | None]:
-    """(spec, gguf_file) of the base model to load under the adapter."""
-    if config.service.base_model:
-        return config.service.base_model, None
-    if adapter is not None and (adapter / "manifest.json").is_file():
-        try:
-            recorded = json.loads((adapter / "manifest.json").read_text(encoding="utf-8")).get("base_model") or {}
-        except json.JSONDecodeError as exc:
-            raise ModelError(f"{adapter / 'manifest.json'}: not valid JSON ({exc})") from None
-        if recorded.get("spec"):
-            return recorded["spec"], recorded.get("gguf_file") if recorded["spec"].lower() != "smollm2" else None
-    return config.train.base_model, config.train.gguf_file
 
 
 def tokenizer_special_tokens(tokenizer) -> tuple[str, ...]:
@@ -97,11 +63,13 @@ class TransformersBackend(Backend):
             logging.getLogger("twin.service").warning(self.warning)
         self.model, self.tokenizer = load_model_and_tokenizer(self.base, adapter=self.adapter, device=config.service.device)
         self.device = str(next(self.model.parameters()).device)
-        positions = getattr(self.model.config, "max_position_embeddings", None)
-        self.max_context = int(positions) if positions else None
+        self.max_context, self._context_source = model_window(self.model.config, self.tokenizer)
         self.repetition_penalty = config.service.repetition_penalty
         self._special = tokenizer_special_tokens(self.tokenizer)
         self._lock = threading.Lock()  # one generation at a time: a CPU has nothing to spare
+
+    def model_context(self) -> tuple[int | None, str]:
+        return self.max_context, self._context_source
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])

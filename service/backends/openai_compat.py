@@ -6,10 +6,12 @@ the server only generates. With vLLM, `service.backend_model` names the LoRA mod
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import httpx
 
+from twin.budget import served_window
 from twin.errors import ModelError, UnavailableError
 from twin.service.backends.base import Backend, Delta, GenerationParams
 
@@ -27,6 +29,30 @@ class OpenAIBackend(Backend):
         # Short connect timeout: a server that is down should give a quick 503, not a hang.
         timeout = httpx.Timeout(svc.backend_timeout_s, connect=5.0)
         self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+        self._retry_at = 0.0
+        self._window: tuple[int | None, str] | None = None  # what /models said, once it answered
+
+    def model_context(self) -> tuple[int | None, str]:
+        """vLLM lists `max_model_len` per model at /v1/models; asked until the server answers
+        (it may start after the twin), then remembered. Other servers: unknown (config)."""
+        if self._window is not None:
+            return self._window
+        now = time.monotonic()
+        if now < self._retry_at:  # down a moment ago: do not make every request wait on it
+            return None, f"{self.base_url}/models did not answer"
+        try:
+            response = self._client.get("/models", timeout=5.0)
+        except httpx.TransportError:
+            self._retry_at = now + 30.0
+            return None, f"{self.base_url}/models did not answer"
+        try:
+            models = response.json().get("data") or [] if response.status_code == 200 else []
+        except (ValueError, AttributeError):
+            models = []
+        window = served_window(models, self.model)
+        self._window = (window, f"{self.base_url}/models max_model_len" if window else
+                        f"{self.base_url}/models states no max_model_len")
+        return self._window
 
     def stream(self, messages: list[dict[str, str]], params: GenerationParams) -> Iterator[Delta]:
         body = {

@@ -33,6 +33,10 @@ def test_recall_locomo_slice_matches_the_shared_function(twin_dir, monkeypatch):
     assert set(printed["overall"]) == {"5", "10", "25"} and printed["questions"] > 150
     assert set(printed["by_category"]) <= {"1", "2", "3", "4", "5"}
     assert printed["overall"]["5"] <= printed["overall"]["25"]
+    # served recall for the 2k and 32k windows: the 32k prompt holds more memories
+    assert set(printed["served"]) == {"2k", "32k"}
+    assert printed["memories_served"]["32k"] > printed["memories_served"]["2k"] > 0
+    assert printed["served"]["32k"] >= printed["served"]["2k"] - 0.02
 
 
 def test_recall_qa_prints_one_json_object(tiny_twin):
@@ -42,6 +46,10 @@ def test_recall_qa_prints_one_json_object(tiny_twin):
     assert data["questions"] == 3 and set(data["overall"]) == {"1", "25"}
     assert data["overall"]["25"] == 1.0
     assert set(data["by_category"]) == {"single-hop", "multi-hop", "temporal"}
+    # served recall at the service's own budget (the tiny model's window), through the prompt path
+    budget = data["served_budgets"]["service"]
+    assert budget["source"] in ("model config max_position_embeddings", "tokenizer model_max_length")
+    assert 0.0 <= data["served"]["service"] <= data["overall"]["25"] and data["memories_served"]["service"] >= 1
 
 
 def test_recall_refuses_bad_arguments(twin_dir):

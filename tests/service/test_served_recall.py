@@ -1,0 +1,38 @@
+"""`twin eval recall`'s served recall and the running service put the same memories in the prompt."""
+
+from __future__ import annotations
+
+import openai
+from service_helpers import API_KEY, serve
+
+QUESTIONS = ["Who teaches you the cello?", "Where did we go hiking?", "What did you post about hats?",
+             "what happened in April 2023"]
+
+
+def test_service_and_eval_pick_the_same_memories(indexed_twin, tmp_path):
+    from twin.eval.recall import served_memories, service_budget
+    from twin.retrieval.memory import MemoryIndex
+    from twin.service.app import create_app
+
+    config = indexed_twin.model_copy(deep=True)
+    config.paths.request_log = tmp_path / "requests.sqlite"
+    config.service.memory_tokens = 160  # small enough that packing has to leave memories out
+    budget = service_budget(config)
+    assert budget.memory_tokens == 160 and budget.context_tokens == config.service.echo_context_tokens
+
+    announced = []
+    served = {}
+    with serve(create_app(config, announce=announced.append)) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key=API_KEY, max_retries=0)
+        for q in QUESTIONS:
+            reply = client.chat.completions.create(model="twin", messages=[{"role": "user", "content": q}],
+                                                   extra_body={"twin_include_memories": True})
+            served[q] = [m["id"] for m in reply.model_extra["twin_memories"] or []]
+    assert announced == [budget.describe()]
+
+    with MemoryIndex.open(config) as index:
+        picked = {q: [h.id for h in served_memories(config, budget, index.search, q)] for q in QUESTIONS}
+        retrieved = {q: len(index.search(q, budget.top_k)) for q in QUESTIONS}
+    assert picked == served
+    assert any(served.values())
+    assert any(len(served[q]) < retrieved[q] for q in QUESTIONS)  # the budget, not top_k, decided
