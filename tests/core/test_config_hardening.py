@@ -98,7 +98,7 @@ def test_precedence_defaults_file_environment(tmp_path):
     cfg = load_config(path, env={"TWIN_SERVICE__PORT": "9009"})
     assert cfg.service.port == 9009  # environment over file
     assert cfg.service.model_name == "lin"  # file over default
-    assert cfg.service.context_tokens == 2048  # default
+    assert cfg.service.fallback_context_tokens == 2048  # default
 
 
 @pytest.mark.parametrize(("env", "expected"), [
