@@ -1,9 +1,17 @@
-"""A Porter stemmer (M. F. Porter, 1980), written out from the published algorithm.
+"""A Porter stemmer (M. F. Porter, 1980), written out from the published algorithm, in two modes.
 
-Used twice: LoCoMo scores answers by token F1 over Porter-stemmed tokens (eval.scoring), and the
-lexical memory search matches "painting" with "painted" (retrieval.lexical). NLTK is not a
-dependency here, so this small version keeps "went to the meetings" and "meeting" comparable.
-Only lowercase ASCII words are stemmed; anything else (numbers, CJK) is returned unchanged.
+- `stem(word)`: the published algorithm with the two later rules NLTK calls MARTIN extensions
+  ("bli" -> "ble", "logi" -> "log"). The lexical memory search uses it (retrieval.lexical), so
+  "painting" matches "painted"; stores built with it stay valid.
+- `stem_nltk(word)`: NLTK's `PorterStemmer()` default mode (NLTK_EXTENSIONS), which LoCoMo's
+  answer scorer uses. It differs on about 2% of LoCoMo's vocabulary: y is kept after a vowel
+  ("day", "enjoy"), a two-letter vowel-consonant stem keeps its e ("ate", "age"), "-alli" and
+  "-fulli" are folded ("additionally" -> "addit", "beautifully" -> "beauti"),
+  four-letter "-ies"/"-ied" keep "ie" ("dies" -> "die"), and a few irregular forms are listed
+  ("dying" -> "die", "news"). eval.scoring uses it so Twin's F1 is comparable with LoCoMo's.
+NLTK is not a dependency; tests pin words on which the modes differ (checked against NLTK 3.10:
+stem_nltk agrees with it on all 11,598 distinct words of locomo10.json). Only lowercase ASCII words
+are stemmed; anything else (numbers, CJK) is returned unchanged.
 """
 
 from __future__ import annotations
@@ -46,8 +54,11 @@ def _ends_double_consonant(word: str) -> bool:
     return len(word) >= 2 and word[-1] == word[-2] and _is_consonant(word, len(word) - 1)
 
 
-def _ends_cvc(word: str) -> bool:
-    """consonant-vowel-consonant, the last not w, x or y (e.g. -hop, -fil)."""
+def _ends_cvc(word: str, nltk: bool = False) -> bool:
+    """consonant-vowel-consonant, the last not w, x or y (e.g. -hop, -fil); NLTK also counts a
+    two-letter vowel-consonant word ("at" in "ate")."""
+    if nltk and len(word) == 2:
+        return not _is_consonant(word, 0) and _is_consonant(word, 1)
     if len(word) < 3:
         return False
     return (
@@ -84,12 +95,16 @@ _STEP4 = (
 )
 
 
-def _step1ab(word: str) -> str:
+def _step1ab(word: str, nltk: bool = False) -> str:
+    if nltk and word.endswith("ies") and len(word) == 4:
+        return word[:-1]  # "dies" -> "die"
     if word.endswith("sses") or word.endswith("ies"):
         word = word[:-2]
     elif word.endswith("s") and not word.endswith("ss"):
         word = word[:-1]
 
+    if nltk and word.endswith("ied"):
+        return word[:-1] if len(word) == 4 else word[:-2]  # "died" -> "die", "tried" -> "tri"
     if word.endswith("eed"):
         return word[:-1] if _measure(word[:-3]) > 0 else word
     for suffix in ("ed", "ing"):
@@ -99,7 +114,7 @@ def _step1ab(word: str) -> str:
                 return word + "e"
             if _ends_double_consonant(word) and word[-1] not in "lsz":
                 return word[:-1]
-            if _measure(word) == 1 and _ends_cvc(word):
+            if _measure(word) == 1 and _ends_cvc(word, nltk):
                 return word + "e"
             return word
     return word
@@ -115,11 +130,11 @@ def _step4(word: str) -> str:
     return word
 
 
-def _step5(word: str) -> str:
+def _step5(word: str, nltk: bool = False) -> str:
     if word.endswith("e"):
         stem = word[:-1]
         m = _measure(stem)
-        if m > 1 or (m == 1 and not _ends_cvc(stem)):
+        if m > 1 or (m == 1 and not _ends_cvc(stem, nltk)):
             word = stem
     if word.endswith("ll") and _measure(word) > 1:
         word = word[:-1]
@@ -137,3 +152,38 @@ def stem(word: str) -> str:
     word = _replace_longest(word, _STEP3, 0)
     word = _step4(word)
     return _step5(word)
+
+
+_NLTK_IRREGULAR = {
+    "skies": "sky", "sky": "sky", "dying": "die", "lying": "lie", "tying": "tie", "news": "news",
+    "innings": "inning", "inning": "inning", "outings": "outing", "outing": "outing",
+    "cannings": "canning", "canning": "canning", "howe": "howe", "proceed": "proceed",
+    "exceed": "exceed", "succeed": "succeed",
+}
+_NLTK_STEP2 = tuple(rule for rule in _STEP2 if rule[0] != "logi") + (("fulli", "ful"),)
+
+
+def _step2_nltk(word: str) -> str:
+    if word.endswith("alli") and _measure(word[:-4]) > 0:
+        return _step2_nltk(word[:-4] + "al")  # NLTK folds -alli first, then runs step 2 again
+    if word.endswith("logi"):  # NLTK measures the stem with its "l"
+        return word[:-1] if _measure(word[:-3]) > 0 else word
+    return _replace_longest(word, _NLTK_STEP2, 0)
+
+
+@functools.lru_cache(maxsize=65536)
+def stem_nltk(word: str) -> str:
+    """NLTK's PorterStemmer() default mode, for LoCoMo's answer scoring (see the module docstring).
+    Like NLTK it stems any lowercase token longer than two characters, digits included ("1960s")."""
+    if len(word) <= 2:
+        return word
+    word = word.lower()
+    if word in _NLTK_IRREGULAR:
+        return _NLTK_IRREGULAR[word]
+    word = _step1ab(word, nltk=True)
+    if word.endswith("y") and len(word) > 2 and _is_consonant(word, len(word) - 2):
+        word = word[:-1] + "i"  # only after a consonant: "day" stays, "happy" -> "happi"
+    word = _step2_nltk(word)
+    word = _replace_longest(word, _STEP3, 0)
+    word = _step4(word)
+    return _step5(word, nltk=True)
