@@ -107,9 +107,10 @@ class DatasetConfig(Section):
     placeholder_labels: dict[str, dict[str, str]] = Field(
         default_factory=lambda: {
             "zh": {"image": "图片", "sticker": "表情", "voice": "语音", "video": "视频", "file": "文件", "link": "链接",
-                   "location": "位置", "call": "通话", "transfer": "转账", "other": "消息"},
+                   "location": "位置", "call": "通话", "transfer": "转账", "poll": "投票", "other": "消息"},
             "en": {"image": "photo", "sticker": "sticker", "voice": "voice message", "video": "video", "file": "file",
-                   "link": "link", "location": "location", "call": "call", "transfer": "transfer", "other": "message"},
+                   "link": "link", "location": "location", "call": "call", "transfer": "transfer", "poll": "poll",
+                   "other": "message"},
         },
         description="placeholder words by chat language ('zh'/'en') and message kind, shown as [word] or [word: link title]",
     )

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from twin.config import DatasetConfig
 from twin.errors import InputError
+from twin.finetune.sessions import placeholder
 from twin.records import ChatKind, MessageKind
 from twin.ingest.formats.whatsapp import WhatsAppTxt, chat_name
 from twin.ingest.textio import head
@@ -208,3 +210,5 @@ def test_polls_are_one_message_of_kind_poll(tmp_path):
     assert records[0].text == "Are you ready for the trip?\n- Yes (35 votes)\n- No (0 votes)"
     assert records[2].text == "Where: station or cafe?\n- station (1 vote)\n- cafe (2 votes)"
     assert not records[0].is_text and records[3].text == "POLL: is not a poll without options"
+    labels = DatasetConfig().placeholder_labels
+    assert placeholder(records[0], labels["en"]) == "[poll]" and placeholder(records[0], labels["zh"]) == "[投票]"
