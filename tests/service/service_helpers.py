@@ -109,3 +109,25 @@ def fake_openai_app(reply: str = "hello from upstream"):
         return StreamingResponse(events(), media_type="text/event-stream")
 
     return app
+
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+def start_browser(profile: Path, language: str = "en-US", width: int = 1100, height: int = 800):
+    """Headless Debian chromium with its browser language set (the page picks its words by it)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", f"--user-data-dir={profile}", f"--window-size={width},{height}",
+                 f"--lang={language}"):
+        options.add_argument(flag)
+    options.add_experimental_option("prefs", {"intl.accept_languages": f"{language},{language.split('-')[0]}"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    # A headless window never has the focus; a person's has, and the clipboard API requires it.
+    driver.execute_cdp_cmd("Emulation.setFocusEmulationEnabled", {"enabled": True})
+    return driver
