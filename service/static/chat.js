@@ -24,7 +24,7 @@ const models = { chat: "twin", writer: "twin-writer" };
 let mode = "chat";
 let turns = loadTurns(mode); // [{role: "user"|"assistant", content, memories?, stopped?}]
 let busy = null; // the AbortController of the request in flight
-const key = { needed: false, accepted: false };
+const key = { needed: false, accepted: false, asked: false }; // asked: /v1/models has answered (or failed)
 
 // --- Storage ------------------------------------------------------------------------------------
 
@@ -198,11 +198,11 @@ function setNotice(text) {
 }
 
 function refreshControls() {
-  const state = busy ? "busy" : key.needed && !key.accepted ? "needs-key" : "ready";
+  const state = busy ? "busy" : !key.asked ? "loading" : key.needed && !key.accepted ? "needs-key" : "ready";
   document.body.dataset.state = state;
   sendButton.hidden = Boolean(busy);
   stopButton.hidden = !busy;
-  sendButton.disabled = state === "needs-key";
+  sendButton.disabled = state === "needs-key" || state === "loading";
   for (const radio of document.querySelectorAll('input[name="mode"]')) radio.disabled = Boolean(busy);
   input.placeholder = t(mode === "writer" ? "placeholderWriter" : "placeholderChat");
   input.dataset.i18nPlaceholder = mode === "writer" ? "placeholderWriter" : "placeholderChat";
@@ -225,6 +225,15 @@ function showKeyState(state) {
 // Asks /v1/models once without a key: 401 means this twin wants one. A key kept from earlier in
 // this browser session is then checked the same way.
 async function probe() {
+  try {
+    await askModels();
+  } finally {
+    key.asked = true;
+    refreshControls();
+  }
+}
+
+async function askModels() {
   try {
     const open = await fetch("/v1/models");
     if (open.ok) {

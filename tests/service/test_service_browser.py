@@ -63,15 +63,15 @@ def browser(tmp_path_factory):
     driver.quit()
 
 
-def twin_app(config, tmp_path, keyless: bool = False, memory=None):
+def twin_app(config, tmp_path, keyless_port: int | None = None, memory=None):
     from twin.service.app import create_app
 
     config = config.model_copy(deep=True)
     config.paths.request_log = tmp_path / "requests.sqlite"
-    if keyless:
+    if keyless_port:  # a keyless twin answers only on its own loopback host and port
         config.service.api_key_hashes = []
         config.service.allow_no_auth = True
-        config.service.host = "127.0.0.1"
+        config.service.host, config.service.port = "127.0.0.1", keyless_port
     backend = RecordingEcho(config)
     return create_app(config, backend=backend, memory=memory), backend
 
@@ -325,8 +325,8 @@ def test_a_failed_message_is_kept_and_not_resent_after_a_restart(browser, served
     from selenium.webdriver.common.by import By
 
     # the embedded memory store allows one opener: share the module server's
-    app, backend = twin_app(indexed_twin, tmp_path, keyless=True, memory=served.app.state.twin.memory)
     port = free_port()
+    app, backend = twin_app(indexed_twin, tmp_path, keyless_port=port, memory=served.app.state.twin.memory)
     with serve(app, port=port) as url:
         open_page(browser, url)
         assert state(browser) == "ready" and not browser.find_element(By.ID, "key-row").is_displayed()
