@@ -81,7 +81,7 @@ APPROX_TOKENIZER = "approx"
 DISTINCTIVE_CHARS = 12
 # What the build kept rather than dropped; reported under counts, not filters.
 STAT_KEYS = ("openers_kept", "media_placeholders", "pii_messages_kept", "late_replies_opened", "pairs",
-             "cross_exchange_pairs", "pairs_reply_over_5min")
+             "cross_exchange_pairs", "pairs_reply_over_5min", "memory_skipped_no_room")
 
 
 @dataclass
@@ -201,6 +201,20 @@ def sample_memory_budget(cfg: TwinConfig):
     return memory_budget(cfg, cfg.dataset.max_tokens, "dataset.max_tokens")
 
 
+def with_room_for_memories(make, reserve: int, stats: Counter, losses: tuple[str, ...]) -> list[Sample]:
+    """`make(reserve)` -> (samples, stats). When keeping `reserve` tokens free for a memory block
+    would lose words (an exchange over budget, a cut post), the samples are made without the room
+    and stay plain: the owner's words matter more than the memories beside them."""
+    made, local = make(reserve)
+    if reserve and any(local[key] for key in losses):
+        made, local = make(0)
+        for sample in made:
+            sample.memory_room = False
+        stats["memory_skipped_no_room"] += len(made)
+    stats.update(local)
+    return made
+
+
 def build_samples(
     messages: Iterable, documents: Iterable, cfg: TwinConfig, count: TokenCounter,
     report: DatasetReport, on_session: Callable[[], None] | None = None, retriever: Retriever | None = None,
@@ -219,22 +233,31 @@ def build_samples(
     for session in build_sessions(owner.watch(messages), cfg.sessions.gap_minutes, d.joiner, keep, d.merge_minutes):
         report.counts["sessions"] += 1
         plain, _ = grounding.system([], "", session.start.date() if session.start else None, writer=False)
-        samples.extend(session_samples(
-            session, plain, budget=d.max_tokens, overlap=d.window_overlap_turns,
-            group_context_turns=d.group_context_turns, joiner=d.joiner, count=count, stats=stats,
-            exchange_minutes=d.exchange_minutes, reserve=grounding.reserve(session.id),
-        ))
+
+        def cut(reserve: int, session=session, plain=plain) -> tuple[list[Sample], Counter]:
+            local: Counter = Counter()
+            return session_samples(
+                session, plain, budget=d.max_tokens, overlap=d.window_overlap_turns,
+                group_context_turns=d.group_context_turns, joiner=d.joiner, count=count, stats=local,
+                exchange_minutes=d.exchange_minutes, reserve=reserve,
+            ), local
+
+        samples.extend(with_room_for_memories(cut, grounding.reserve(session.id), stats, ("too_long",)))
         if on_session:
             on_session()
     if d.include_documents:
         for document in documents:
             report.counts["documents"] += 1
             plain, _ = grounding.system([], "", document.date.date() if document.date else None, writer=True)
-            key = stable_id("document", document.id)
-            sample = document_sample(document, plain, budget=d.max_tokens, count=count, keep=keep, stats=stats,
-                                     reserve=grounding.reserve(key))
-            if sample is not None:
-                samples.append(sample)
+
+            def post(reserve: int, document=document, plain=plain) -> tuple[list[Sample], Counter]:
+                local: Counter = Counter()
+                sample = document_sample(document, plain, budget=d.max_tokens, count=count, keep=keep, stats=local,
+                                         reserve=reserve)
+                return ([sample] if sample is not None else []), local
+
+            reserve = grounding.reserve(stable_id("document", document.id))
+            samples.extend(with_room_for_memories(post, reserve, stats, ("too_long", "document_truncated")))
     report.counts["samples_before_filters"] = len(samples)
 
     kept: list[Sample] = []

@@ -129,7 +129,7 @@ class Grounding:
         queries = [retrieval_query(s.messages[1:-1]) for s in samples]
         chats = [i for i, s in enumerate(samples) if s.kind == "chat"]
         for i, sample in enumerate(samples):
-            mode = self.mode(sample.session_id)
+            mode = self.mode(sample.session_id) if sample.memory_room else PLAIN
             writer = sample.kind == "post"
             hits: list[MemoryHit] = []
             if mode == GROUNDED:

@@ -47,6 +47,7 @@ class Sample:
     session: Session | None = field(default=None, repr=False)  # chats: where the sample comes from
     document: Document | None = field(default=None, repr=False)  # posts
     memories: list = field(default_factory=list, repr=False)  # MemoryHits quoted in the system message
+    memory_room: bool = True  # False: the sample fills its budget, no memory block may be added
 
     @property
     def id(self) -> str:

@@ -172,3 +172,17 @@ def test_the_loss_mask_covers_only_the_owners_tokens_with_a_memory_block(tiny_to
     owner = [m["content"] for m in sample.messages if m["role"] == "assistant"]
     assert [tiny_tokenizer.decode(r) for r in runs] == [f"{text}<|im_end|>\n" for text in owner]
     assert Counter(m["role"] for m in sample.messages)["system"] == 1
+
+
+def test_a_sample_with_no_room_for_memories_stays_plain_and_keeps_the_owners_words():
+    long = "很长的一句话" * 30  # about 180 approx tokens
+    messages = random_corpus([(0, 0, False, "hike"), (0, 1, True, "hike"), (0, 3000, False, "猫"), (0, 3001, True, "cat")])
+    messages[3] = Message(**{**{f: getattr(messages[3], f) for f in messages[3].__slots__}, "text": long})
+    pool = list(chat_memories(iter(messages[:2]), 4, 1, 60))
+    cfg = TwinConfig(dataset={"memory_share": 1.0, "distractor_share": 0.0, "min_owner_chars": 0, "max_tokens": 300},
+                     service={"memory_tokens": 200})
+    report = DatasetReport(folder=None, corpus_hash="", tokenizer="approx")
+    samples = build_samples(iter(messages), [], cfg, approx_tokens, report, retriever=EverythingRetriever(pool))
+    late = next(s for s in samples if s.messages[-1]["content"] == long)
+    assert not late.memories and "<memories>" not in late.messages[0]["content"]
+    assert report.counts["memory_skipped_no_room"] == 1 and "too_long" not in report.filters
