@@ -16,7 +16,7 @@ from twin.config import TwinConfig
 from twin.corpus import CorpusStore
 from twin.records import ChatKind, Message, MemoryHit, MessageKind
 from twin.retrieval.chunking import chat_memories
-from twin.finetune.dataset import DatasetReport, build_dataset, build_samples, read_split
+from twin.finetune.dataset import DatasetReport, build_dataset, build_samples, read_split, sample_memory_budget
 from twin.finetune.render import IGNORE_INDEX, render_with_mask
 from twin.finetune.samples import approx_tokens
 from twin.finetune.sessions import MessageFilter, build_sessions
@@ -91,7 +91,8 @@ def test_a_real_store_grounds_samples_and_the_manifest_records_it(tmp_path):
     manifest = json.loads((cfg.path("datasets") / "style" / "manifest.json").read_text())
     store = manifest["memory"]["store"]
     assert store["used"] and store["embedder"] == "hash:64" and len(store["store_id"]) == 16
-    assert store["retrieval"]["top_k"] == cfg.memory.top_k and store["retrieval"]["memory_tokens"] == cfg.service.memory_tokens
+    budget = sample_memory_budget(cfg)  # the service's budget rules for a sample-sized window
+    assert store["retrieval"]["top_k"] == budget.top_k and store["retrieval"]["memory_tokens"] == budget.memory_tokens
     assert manifest["memory"]["leak_check"]["leaking_samples"] == 0
     assert manifest["memory"]["leak_check"]["samples_with_memories"] > 0
     assert report.memory  # samples counted by mode
