@@ -56,6 +56,11 @@ function toBottom() {
   log.scrollTop = log.scrollHeight;
 }
 
+// The view follows a growing reply until the reader scrolls up; scrolling back down resumes it.
+// (Growth fires no scroll event, so only the reader's own scrolling changes this.)
+let following = true;
+log.addEventListener("scroll", () => { following = nearBottom(); });
+
 function button(label, className, onClick) {
   const b = document.createElement("button");
   b.type = "button";
@@ -331,6 +336,7 @@ async function streamReply() {
   log.querySelector(".empty")?.remove();
   log.append(view.wrap);
   view.typing();
+  following = true;
   toBottom();
   const controller = new AbortController();
   busy = controller;
@@ -340,9 +346,8 @@ async function streamReply() {
   let drawPending = false;
   const draw = () => {
     drawPending = false;
-    const follow = nearBottom();
     view.show(content);
-    if (follow) toBottom();
+    if (following) toBottom();
   };
   try {
     let response;
@@ -399,7 +404,7 @@ function keepReply({ view, reply }) {
   saveTurns();
   view.finish(reply);
   markLastReply();
-  if (nearBottom()) toBottom();
+  if (following) toBottom();
   announcer.textContent = view.body.innerText; // read once, when the reply is complete
 }
 

@@ -317,6 +317,9 @@ def test_phone_width_never_scrolls_sideways(page):
             assert scroll <= client, f"{name} scrolls sideways: {scroll} > {client}"
         right = js(page, "return Math.max(...[...document.querySelectorAll('.turn')].map(t => t.getBoundingClientRect().right))")
         assert right <= js(page, "return window.innerWidth")
+        # the long reply is taller than the phone's screen, and the view followed it to its end
+        log = js(page, "const l = document.getElementById('log'); return [l.scrollHeight, l.clientHeight, l.scrollTop]")
+        assert log[0] > 2 * log[1] and log[2] + log[1] >= log[0] - 2, log
     finally:
         page.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
