@@ -156,13 +156,16 @@ def test_forget_is_durable_and_erases_the_text_from_disk(tmp_path, secret_person
 def test_forgotten_note_stays_forgotten_and_erased(tmp_path, persona):
     from twin.config import load_config
 
-    config = load_config(write_twin(tmp_path, persona[0]))
+    config_path = write_twin(tmp_path, persona[0])
+    config = load_config(config_path)
     index_corpus(config, progress=False)
     with MemoryIndex.open(config) as index:
         note = index.add_note(f"the safe code is {SECRET}", datetime(2024, 1, 1, tzinfo=CST))
         assert index.delete(note) and not index.delete(note)
     for rebuild in (False, True):
         index_corpus(config, progress=False, rebuild=rebuild)
+    compacted = cli("memory", "compact", "--config", str(config_path))
+    assert compacted.exit_code == 0 and "compacted" in compacted.output
     assert folder_holds(tmp_path / ".twin", SECRET) == []
     with MemoryIndex.open(config) as index:
         assert index.stats()["by_kind"].get("note", 0) == 0
