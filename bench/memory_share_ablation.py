@@ -10,6 +10,13 @@ owner's tokens (mean cross-entropy, lower is better) on the validation + holdout
 renderings: with memory blocks (as served when the store has memories) and without (plain).
 Prints one table. On a CPU this is a taste, not a verdict: a 135M model, a few steps, a few
 hundred scored tokens; report the numbers with that caveat.
+
+    python bench/memory_share_ablation.py --paired DATASET [--limit 40]
+
+No training: the base model scores the owner's tokens of each sample of DATASET that quotes
+memories twice, with its memory block and with the block removed (the same system message the
+sample would have had as a plain one), by memory mode (grounded / distractor). Does the block
+carry information about what the owner said?
 """
 
 from __future__ import annotations
@@ -40,12 +47,52 @@ def owner_loss(model, tokenizer, rows, max_len: int) -> tuple[float, int]:
     return (total / count if count else math.nan), count
 
 
+def without_memories(system: str) -> str:
+    """The plain system message a memory sample would have had (persona, date, writer task)."""
+    from twin.prompt import MEMORY_PREAMBLE
+
+    head, _, rest = system.partition("\n\n" + MEMORY_PREAMBLE)
+    tail = rest.split("</memories>", 1)[1] if "</memories>" in rest else ""
+    return head + tail
+
+
+def paired(cfg, dataset: str, limit: int) -> None:
+    from twin.finetune.dataset import read_split
+    from twin.models import load_base_model, load_tokenizer, resolve_base_model
+
+    folder = cfg.path("datasets") / dataset
+    rows = [r for split in ("train", "validation", "holdout") for r in read_split(folder, split)
+            if r.get("memory", {}).get("ids")][:limit]
+    ref = resolve_base_model(cfg.train.base_model, cfg.train.gguf_file, cfg.train.revision)
+    tokenizer = load_tokenizer(ref)
+    model = load_base_model(ref, device="cpu")
+    print(f"{len(rows)} samples quoting memories from {folder}; base {ref.display}, no training")
+    print("| memory mode | samples | owner tokens | owner loss with the block | without | difference |")
+    print("|---|---|---|---|---|---|")
+    for mode in ("grounded", "distractor"):
+        chosen = [r for r in rows if r["memory"]["mode"] == mode]
+        if not chosen:
+            continue
+        plain = [{**r, "messages": [{"role": "system", "content": without_memories(r["messages"][0]["content"])},
+                                    *r["messages"][1:]]} for r in chosen]
+        with_block, n = owner_loss(model, tokenizer, chosen, cfg.train.max_seq_len)
+        without, _ = owner_loss(model, tokenizer, plain, cfg.train.max_seq_len)
+        print(f"| {mode} | {len(chosen)} | {n} | {with_block:.4f} | {without:.4f} | {with_block - without:+.4f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.5, 1.0])
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--config", type=Path, default=None)
+    parser.add_argument("--paired", metavar="DATASET", help="no training: score DATASET's memory samples with and without their block")
+    parser.add_argument("--limit", type=int, default=40)
     args = parser.parse_args()
+    if args.paired:
+        from twin.config import load_config
+
+        paired(load_config(args.config), args.paired, args.limit)
+        return
 
     from twin.config import load_config
     from twin.finetune.config import apply_overrides
