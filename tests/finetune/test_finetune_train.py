@@ -128,6 +128,15 @@ def test_clear_errors(tiny_base, tmp_path):
         train(cfg, qlora, dataset="style", output=tmp_path / "a")
 
 
+def free_port() -> int:
+    """A port nobody listens on now (a fixed one collides with other test runs on the machine)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def test_same_entry_point_runs_data_parallel_on_two_cpu_processes(tiny_base, tmp_path):
     """torchrun starts two processes of `twin train`; Trainer joins them with gloo."""
     cfg = make_twin(tmp_path, tiny_base)
@@ -140,7 +149,7 @@ def test_same_entry_point_runs_data_parallel_on_two_cpu_processes(tiny_base, tmp
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     out = tmp_path / "ddp-adapter"
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
          "--no-python", str(twin), "train", "--config", str(tmp_path / "twin.toml"), "--output", str(out)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )

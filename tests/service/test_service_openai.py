@@ -147,7 +147,8 @@ def test_limits_and_error_shapes(client, echo_server):
                           json={"model": "twin", "messages": [{"role": "assistant", "content": "hi"}]})
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_messages"
     long_message = {"model": "twin", "messages": [{"role": "user", "content": "word " * 9000}]}
-    response = httpx.post(f"{url}/v1/chat/completions", json=long_message, headers=headers)
+    # the first request that gets as far as retrieval loads the embedder: seconds on a busy CPU
+    response = httpx.post(f"{url}/v1/chat/completions", json=long_message, headers=headers, timeout=120)
     assert response.status_code == 400 and response.json()["error"]["code"] == "context_length_exceeded"
 
 
