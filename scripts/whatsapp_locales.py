@@ -112,15 +112,17 @@ ANDROID_SELECT: dict[str, tuple[str, ...]] = {
 }
 
 # Forms seen in real exports (newer app versions than the tables above), per locale and category.
-# Sources: Twin's shared sample exports, chat-analytics' WhatsApp.ts list, the whats_json test exports.
+# Sources: Twin's shared sample exports, chat-analytics' WhatsApp.ts list, the whats_json test exports;
+# the localised edit markers are each written the same way by at least two unrelated public parsers.
 SUPPLEMENT: dict[str, dict[str, tuple[str, ...]]] = {
     "en": {"edited": ("<This message was edited>",)},
-    "de": {"other": ("<Medien ausgeschlossen>",), "attached": ("{} (Datei angehängt)",)},
+    "de": {"other": ("<Medien ausgeschlossen>",), "attached": ("{} (Datei angehängt)",),
+           "edited": ("<Diese Nachricht wurde bearbeitet.>",)},
     "es": {"other": ("<Multimedia omitido>", "<Archivo omitido>"), "recalled": ("Se eliminó este mensaje", "Eliminaste este mensaje"),
-           "attached": ("{} (archivo adjunto)",)},
+           "attached": ("{} (archivo adjunto)",), "edited": ("<Se editó este mensaje.>",)},
     "pt": {"other": ("<Mídia oculta>", "<Arquivo de mídia oculto>"), "recalled": ("Mensagem apagada",),
-           "attached": ("{} (arquivo anexado)",)},
-    "fr": {"other": ("<Médias omis>",)},
+           "attached": ("{} (arquivo anexado)",), "edited": ("<Mensagem editada>",)},
+    "fr": {"other": ("<Médias omis>",), "edited": ("<Ce message a été modifié>",)},
     "nl": {"other": ("<Media weggelaten>",)},
     "it": {"other": ("<Media omessi>",)},
     "zh": {"other": ("<省略多媒体文件>", "<忽略多媒體檔>", "<省略影音内容>"), "recalled": ("这条消息已删除", "此訊息已刪除")},

@@ -165,8 +165,9 @@ class ExporterTexts:
         self.colon_heads = {head.casefold().strip() for t in gather("system") if ": " in t
                             and not _PLACEHOLDER.search(head := t.split(": ", 1)[0])}
         self.tap_suffixes = tuple(sorted({exact_key(t) for t in gather("tap_suffix")}, key=len, reverse=True))
-        edited = sorted({t.strip() for t in gather("edited")}, key=len, reverse=True)
-        self.edited = re.compile(r"\s*(?:" + "|".join(map(re.escape, edited)) + r")$", re.IGNORECASE) if edited else None
+        # '<This message was edited>', '<Diese Nachricht wurde bearbeitet.>': brackets, stop optional
+        edited = sorted({t.strip().strip("<>").strip().rstrip(".") for t in gather("edited")}, key=len, reverse=True)
+        self.edited = re.compile(r"\s*<\s*(?:" + "|".join(map(re.escape, edited)) + r")\.?\s*>$", re.IGNORECASE) if edited else None
 
     def without_tap_suffix(self, text: str) -> str:
         """'... hat sich geändert. Tippe, um mehr zu erfahren.' -> '... hat sich geändert.'"""

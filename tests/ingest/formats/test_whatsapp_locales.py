@@ -246,6 +246,16 @@ def test_quoted_nickname_is_an_author_not_an_event(tmp_path):
     assert [(r.kind, r.sender_name) for r in records] == [(MessageKind.TEXT, 'Mo "The Dev" Ali')] * 2
 
 
+@pytest.mark.parametrize("marker", ["<This message was edited>", "<Diese Nachricht wurde bearbeitet.>",
+                                    "<Se editó este mensaje.>", "<Ce message a été modifié>", "<Mensagem editada>"])
+def test_edit_markers_are_dropped(tmp_path, marker):
+    path = write_lines(tmp_path / "chat.txt", [f"21/03/2022, 10:00 - Anna: bis morgen \u200e{marker}",
+                                               "21/03/2022, 10:01 - Bob: <Diese Nachricht> ist kein Marker"])
+    _, records, _ = run_parser(path)
+    assert [(r.kind, r.text) for r in records] == [
+        (MessageKind.TEXT, "bis morgen"), (MessageKind.TEXT, "<Diese Nachricht> ist kein Marker")]
+
+
 def test_attachment_names_may_hold_line_breaks():
     texts = whatsapp_texts.load()
     assert texts.attachment("<attached: \n00000035-PHOTO-2022-03-27-21-4\n1-55.jpg>") == "00000035-PHOTO-2022-03-27-21-4\n1-55.jpg"
