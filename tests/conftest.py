@@ -34,9 +34,23 @@ def needs_binary(*names: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)} (e.g. apt-get install chromium chromium-driver docker-compose)")
 
 
-def shared_files(folder: Path, pattern: str = "*") -> list[Path]:
-    """Files under a ../shared folder for parametrising; empty (so the test skips) when it is absent."""
-    return sorted(p for p in folder.rglob(pattern) if p.is_file()) if folder.is_dir() else []
+def shared_files(folder: Path, pattern: str = "*") -> list:
+    """Files under a ../shared folder for parametrising (recursive `pattern`).
+
+    When none are there, one placeholder parameter that skips with a reason naming the folder:
+    pytest reports an empty parameter list only as "got empty parameter set", which says nothing
+    about what is missing (and a list built from a missing folder must not crash collection).
+    """
+    found = sorted(p for p in folder.rglob(pattern) if p.is_file()) if folder.is_dir() else []
+    return found or no_shared_files(folder, f"{pattern} files")
+
+
+def no_shared_files(folder: Path, what: str = "files", arity: int = 1) -> list:
+    """The parameter list to use when a list built from ../shared came out empty: one parameter
+    (`arity` values) that skips with a reason naming the folder."""
+    where = folder.relative_to(REPO.parent) if folder.is_relative_to(REPO.parent) else folder
+    reason = f"needs {where} (../shared beside the clone)" if not folder.exists() else f"no {what} in {where}"
+    return [pytest.param(*[folder] * arity, marks=pytest.mark.skip(reason=reason), id="missing")]
 
 
 @pytest.hookimpl(hookwrapper=True)

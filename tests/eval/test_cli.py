@@ -8,12 +8,13 @@ from twin.cli import build_app
 from twin.config import load_config
 from twin.eval.questions import load_questions
 from twin.eval.recall import locomo_recall
-from tests.conftest import LOCOMO
+from tests.conftest import LOCOMO, needs_shared
 from tests.eval.conftest import FIXTURES
 
 runner = CliRunner()
 
 
+@needs_shared(LOCOMO)
 def test_recall_locomo_slice_matches_the_shared_function(twin_dir, monkeypatch):
     # hash embedder keeps it fast; bench/memory_recall.py calls the same locomo_recall
     monkeypatch.setenv("TWIN_MEMORY__EMBEDDER", "hash")

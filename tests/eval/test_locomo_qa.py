@@ -11,9 +11,9 @@ from twin.config import TwinConfig
 from twin.eval.chat import ChatModel, EchoChatModel
 from twin.eval.locomo_qa import locomo_ablation, pick_questions
 from twin.eval.questions import Question
-from tests.conftest import LOCOMO
+from tests.conftest import LOCOMO, needs_shared
 
-pytestmark = pytest.mark.skipif(not LOCOMO.is_file(), reason="needs ../shared/data/locomo/locomo10.json")
+pytestmark = needs_shared(LOCOMO)
 
 
 def _q(conv: str, index: int, category: str) -> Question:

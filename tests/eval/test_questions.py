@@ -6,7 +6,7 @@ import pytest
 
 from twin.errors import InputError
 from twin.eval.questions import Question, category_kind, load_locomo_questions, load_questions, write_questions
-from tests.conftest import LOCOMO
+from tests.conftest import LOCOMO, needs_shared
 from tests.eval.conftest import FIXTURES
 
 
@@ -54,6 +54,7 @@ def test_write_then_load_round_trip(tmp_path):
     assert load_questions(tmp_path / "set.jsonl") == original
 
 
+@needs_shared(LOCOMO)
 def test_locomo_questions_keep_numbers_evidence_ids_and_mark_adversarial():
     questions = load_locomo_questions(LOCOMO, ["conv-26"])
     assert len(questions) == 199  # conv-26's qa list

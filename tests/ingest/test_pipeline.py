@@ -16,7 +16,7 @@ from twin.errors import InputError
 from twin.records import ChatKind, MessageKind
 from twin.ingest.pipeline import ingest_paths
 from twin.corpus import CorpusStore
-from tests.conftest import FORMATS
+from tests.conftest import FORMATS, needs_shared
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "ingest" / "wechat" / "pywxdump_sample.csv"
 SHANGHAI = timezone(timedelta(hours=8))
@@ -52,6 +52,7 @@ def test_pywxdump_fixture_parses_to_expected_records(twin_dir):
     assert reports[0].pii["<PHONE>"] == 1
 
 
+@needs_shared(FORMATS / "wechat_weclone_pywxdump_csv")
 def test_real_weclone_samples_conform(twin_dir):
     reports, messages, stats = ingest(twin_dir, FORMATS / "wechat_weclone_pywxdump_csv")
     assert [r.format for r in reports] == ["wechat-pywxdump-csv"] * 2

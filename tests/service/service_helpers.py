@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import json
 import socket
 import threading
@@ -111,7 +112,8 @@ def fake_openai_app(reply: str = "hello from upstream"):
     return app
 
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+# Found on PATH, as needs_binary("chromium", "chromedriver") looks for them (Debian: /usr/bin).
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium") or "chromium", shutil.which("chromedriver") or "chromedriver"
 
 
 def start_browser(profile: Path, language: str = "en-US", width: int = 1100, height: int = 800):

@@ -9,7 +9,7 @@ import pytest
 
 from twin.errors import InputError
 from twin.records import ChatKind, MessageKind
-from tests.conftest import FORMATS
+from tests.conftest import FORMATS, needs_shared
 from tests.ingest.formats.run_parser import run_parser
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "ingest" / "discord" / "friends_food.json"
@@ -44,6 +44,7 @@ def test_owner_matched_by_configured_name_when_no_id():
     assert {m.source_id for m in records if m.is_owner} == {"discord:900000000000000003", "discord:900000000000000004"}
 
 
+@needs_shared(SAMPLES)
 def test_real_dm_sample():
     _, records, _ = run_parser(SAMPLES / "chat-analytics__DM_2A_2M.json", ids=["111111111111111111"])
     assert [m.source_id for m in records] == ["discord:530805779645595660", "discord:538148765782114306", "discord:100"]
@@ -54,6 +55,7 @@ def test_real_dm_sample():
     assert records[2].kind is MessageKind.CALL and records[2].text == "Started a call that lasted 251 minutes."
 
 
+@needs_shared(SAMPLES)
 def test_real_group_sample_reply_and_system_types():
     _, records, _ = run_parser(SAMPLES / "chat-analytics__GC_3A_5M.json", ids=["111111111111111111"])
     assert len(records) == 6
@@ -63,6 +65,7 @@ def test_real_group_sample_reply_and_system_types():
     assert next(m for m in records if m.sender_id == "333333333333333333").sender_name == "theplant"
 
 
+@needs_shared(SAMPLES)
 def test_real_server_sample_skips_repeated_message_and_keeps_text_over_attachments():
     _, records, ctx = run_parser(SAMPLES / "chat-analytics__SV_5A_5M.json", ids=["111111111111111111"])
     assert len(records) == 4 and ctx.skipped == {"duplicate message id": 1}

@@ -10,7 +10,7 @@ import pytest
 from twin.errors import InputError
 from twin.records import DocumentKind
 from twin.ingest.formats.linkedin import unquote_lines
-from tests.conftest import FORMATS
+from tests.conftest import FORMATS, needs_shared
 from tests.ingest.formats.run_parser import run_parser
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "ingest" / "linkedin" / "Shares.csv"
@@ -37,6 +37,7 @@ def test_fixture_posts():
     assert docs[1].text == 'We\'re hiring! Say "hi" if you like Rust.'
 
 
+@needs_shared(SAMPLE)
 def test_real_sample():
     fmt, docs, ctx = run_parser(SAMPLE)
     assert fmt == "linkedin-shares" and len(docs) == 4 and not ctx.skipped

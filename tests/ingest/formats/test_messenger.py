@@ -11,7 +11,7 @@ import pytest
 from twin.errors import InputError
 from twin.records import ChatKind, MessageKind
 from twin.ingest.formats.messenger import fix_mojibake
-from tests.conftest import FORMATS
+from tests.conftest import FORMATS, needs_shared
 from tests.ingest.formats.run_parser import run_parser
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "ingest"
@@ -59,6 +59,7 @@ def test_instagram_fixture_detected_by_folder():
     assert records[0].chat_kind is ChatKind.PRIVATE
 
 
+@needs_shared(FORMATS / "facebook_messenger_json")
 def test_real_messenger_sample():
     fmt, records, _ = run_parser(FORMATS / "facebook_messenger_json" / "chat-analytics__2A_7M.json", names=["Alice"])
     assert fmt == "messenger-json" and len(records) == 7
@@ -70,6 +71,7 @@ def test_real_messenger_sample():
     assert sum(m.is_owner for m in records) == 2
 
 
+@needs_shared(FORMATS / "instagram_json")
 def test_real_instagram_sample():
     fmt, records, _ = run_parser(FORMATS / "instagram_json" / "chat-miner__test_export.json", names=["John Doe"])
     assert fmt == "instagram-json"

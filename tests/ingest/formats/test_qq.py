@@ -14,7 +14,7 @@ from twin.records import ChatKind, MessageKind
 from twin.ingest.formats.qq import QQChatExporterJson, QQTxt, split_sender
 from twin.ingest.formats.wechat import WeChatMsgTxt
 from twin.ingest.textio import head
-from tests.conftest import FORMATS
+from tests.conftest import FORMATS, needs_shared, shared_files
 from tests.ingest.formats.run_parser import run_parser
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "ingest" / "qq"
@@ -60,6 +60,7 @@ def test_txt_owner_by_qq_number():
     assert [m.source_id for m in records if m.is_owner] == ["qq:摄影交流群:4"]
 
 
+@needs_shared(SAMPLES)
 def test_real_sample_values():
     fmt, records, _ = run_parser(SAMPLES / "qq-chat-history__tests_file.txt", ids=["123123"], tz="Asia/Shanghai")
     assert fmt == "qq-txt"
@@ -71,7 +72,7 @@ def test_real_sample_values():
     assert records[1].timestamp.tzinfo is not None
 
 
-@pytest.mark.parametrize("path", sorted(SAMPLES.iterdir()), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", shared_files(SAMPLES), ids=lambda p: p.name)
 def test_every_real_sample_is_detected_and_parsed(path):
     fmt, records, _ = run_parser(path)
     assert fmt == "qq-txt" and len(records) > 0
@@ -109,6 +110,10 @@ def test_detection_is_specific():
     assert QQChatExporterJson.detect(QCE, head(QCE)) and not QQTxt.detect(QCE, head(QCE))
     wechat_txt = TXT.parents[1] / "wechat" / "周末爬山群.txt"
     assert not QQTxt.detect(wechat_txt, head(wechat_txt))
+
+
+@needs_shared(FORMATS)
+def test_other_real_samples_are_not_claimed():
     for path in sorted(p for p in FORMATS.rglob("*") if p.is_file() and p.parent != SAMPLES and p.suffix != ".md"):
         text = head(path)
         assert not QQTxt.detect(path, text) and not QQChatExporterJson.detect(path, text), path

@@ -11,7 +11,7 @@ import pytest
 from twin.errors import InputError
 from twin.records import ChatKind, MessageKind
 from twin.ingest import registry
-from tests.conftest import FORMATS
+from tests.conftest import FORMATS, needs_shared
 from tests.ingest.formats.run_parser import run_parser
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "ingest" / "slack" / "export"
@@ -70,6 +70,7 @@ def test_export_folder_is_one_input():
     assert registry.expand([FIXTURE]) == [FIXTURE]
 
 
+@needs_shared(SAMPLE)
 def test_real_sample_2016_workspace():
     fmt, records, ctx = run_parser(SAMPLE, ids=["U0BMQB6JE"])
     assert fmt == "slack-export"

@@ -13,7 +13,7 @@ from twin.errors import InputError
 from twin.records import ChatKind, MessageKind
 from twin.ingest.formats.telegram import TelegramJson
 from twin.ingest.textio import head
-from tests.conftest import FORMATS
+from tests.conftest import FORMATS, needs_shared, shared_files
 from tests.ingest.formats.run_parser import run_parser
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "ingest" / "telegram"
@@ -53,6 +53,7 @@ def test_full_account_export():
     assert m["telegram:999:5"].is_owner and m["telegram:999:5"].text == "bye all"  # left chats included
 
 
+@needs_shared(SAMPLES)
 def test_real_single_chat_sample():
     fmt, records, _ = run_parser(SAMPLES / "chat-analytics__DM_2A_7M.json", ids=["300000000"], tz="Asia/Shanghai")
     assert fmt == "telegram-json" and len(records) == 8
@@ -73,6 +74,7 @@ def test_real_single_chat_sample():
     assert call.timestamp == datetime.fromtimestamp(1691719862, tz=timezone.utc)  # epoch wins over 'date'
 
 
+@needs_shared(SAMPLES)
 def test_real_minimal_samples_without_ids():
     _, single, ctx = run_parser(SAMPLES / "chat-miner__test_single_export.json", names=["Author 1"])
     assert [(m.source_id, m.sender_name, m.is_owner, m.text) for m in single] == [
@@ -85,15 +87,19 @@ def test_real_minimal_samples_without_ids():
     assert batch[0].timestamp == datetime(2018, 12, 5, 10, 39, 10, tzinfo=timezone.utc)
 
 
-@pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.json")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", shared_files(SAMPLES, "*.json"), ids=lambda p: p.name)
 def test_every_real_sample_is_detected_and_parsed(path):
     fmt, records, _ = run_parser(path)
     assert fmt == "telegram-json" and len(records) > 0
 
 
+@needs_shared(FORMATS)
 def test_never_claims_other_formats():
     for path in sorted(p for p in FORMATS.rglob("*") if p.is_file() and p.parent != SAMPLES and p.suffix != ".md"):
         assert not TelegramJson.detect(path, head(path)), path
+
+
+def test_never_claims_the_qq_json_fixture():
     qce = FIXTURES.parent / "qq" / "qce_摄影交流群.json"
     assert not TelegramJson.detect(qce, head(qce))
 

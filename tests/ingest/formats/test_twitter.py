@@ -10,7 +10,7 @@ import pytest
 from twin.errors import InputError
 from twin.records import DocumentKind
 from twin.ingest.formats.twitter import created_at
-from tests.conftest import FORMATS
+from tests.conftest import FORMATS, needs_shared
 from tests.ingest.formats.run_parser import run_parser
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "ingest" / "twitter" / "tweets.js"
@@ -36,6 +36,7 @@ def test_fixture_posts():
     assert docs[2].text == "Sunset over the harbour"  # the t.co link to the photo is dropped
 
 
+@needs_shared(SAMPLES)
 def test_real_tweets_sample():
     fmt, docs, ctx = run_parser(SAMPLES / "smithjd__tweets_excerpt.js")
     assert fmt == "x-archive" and len(docs) == 6
@@ -49,6 +50,7 @@ def test_real_tweets_sample():
     assert not any("t.co/" in d.text for d in docs)
 
 
+@needs_shared(SAMPLES)
 def test_real_likes_are_not_ingested_as_posts():
     fmt, docs, ctx = run_parser(SAMPLES / "smithjd__like_excerpt.js")
     assert fmt == "x-archive" and docs == []

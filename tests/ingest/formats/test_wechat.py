@@ -13,7 +13,7 @@ from twin.records import ChatKind, MessageKind
 from twin.ingest.formats.qq import QQTxt
 from twin.ingest.formats.wechat import WeChatMsgCsv, WeChatMsgCsvV2, WeChatMsgTxt
 from twin.ingest.textio import head
-from tests.conftest import FORMATS
+from tests.conftest import FORMATS, needs_shared, shared_files
 from tests.ingest.formats.run_parser import run_parser
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "ingest" / "wechat"
@@ -108,6 +108,7 @@ def test_txt_blocks_system_lines_placeholders_and_escaped_names():
     assert emoji.kind is MessageKind.TEXT and emoji.text == "[捂脸]"  # an emoji code is text, not media
 
 
+@needs_shared(SAMPLES)
 def test_real_pywxdump_sample_values():
     fmt, records, _ = run_parser(SAMPLES / "test_person__test_0_730.csv", tz="Asia/Shanghai")
     assert fmt == "wechat-pywxdump-csv" and len(records) == 96  # 99 lines: a header and one row over three lines
@@ -121,7 +122,7 @@ def test_real_pywxdump_sample_values():
     assert m["wechat:7646558619446387721"].kind is MessageKind.RECALLED
 
 
-@pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.csv")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", shared_files(SAMPLES, "*.csv"), ids=lambda p: p.name)
 def test_every_real_sample_is_detected_and_parsed(path):
     fmt, records, _ = run_parser(path, tz="Asia/Shanghai")
     assert fmt == "wechat-pywxdump-csv" and len(records) > 0
@@ -137,6 +138,7 @@ def test_fixtures_detected_as_their_own_layout_only():
         assert not QQTxt.detect(path, text)
 
 
+@needs_shared(FORMATS)
 def test_wechatmsg_parsers_never_claim_other_samples():
     for path in sorted(p for p in FORMATS.rglob("*") if p.is_file() and p.suffix != ".md"):
         text = head(path)

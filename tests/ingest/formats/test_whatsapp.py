@@ -14,7 +14,7 @@ from twin.finetune.sessions import placeholder
 from twin.records import ChatKind, MessageKind
 from twin.ingest.formats.whatsapp import WhatsAppTxt, chat_name
 from twin.ingest.textio import head
-from tests.conftest import FORMATS
+from tests.conftest import FORMATS, needs_shared, shared_files
 from tests.ingest.formats.run_parser import run_parser
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "ingest" / "whatsapp"
@@ -90,6 +90,7 @@ def test_text_before_the_first_message_is_refused(tmp_path):
     assert err.value.line == 1
 
 
+@needs_shared(SAMPLES)
 def test_real_group_sample():
     fmt, records, ctx = run_parser(SAMPLES / "chat-analytics__4A_11M.txt", names=["Alice"])
     assert fmt == "whatsapp-txt" and len(records) == 14
@@ -102,6 +103,7 @@ def test_real_group_sample():
     assert ctx.warnings and "day/month" in ctx.warnings[0]
 
 
+@needs_shared(SAMPLES)
 def test_real_private_sample_keeps_file_order():
     _, records, ctx = run_parser(SAMPLES / "chat-analytics__2A_5M.txt")
     assert [(r.sender_name, r.text) for r in records][3:] == [("B", "<media omitted>"), ("A", "This message should be reordered")]
@@ -110,6 +112,7 @@ def test_real_private_sample_keeps_file_order():
     assert not ctx.warnings  # every date is 1/1/21: both orders agree
 
 
+@needs_shared(SAMPLES)
 def test_real_locale_variants_agree():
     """Five layouts of one chat (m/d, d/m, y/m/d, bracketed, Spanish 12 h) give the same messages."""
     parsed = {p.name: run_parser(p, names=["John Doe"])[1] for p in CHAT_MINER}
@@ -126,6 +129,7 @@ def test_real_locale_variants_agree():
     assert reference[7][1] == "🤓"
 
 
+@needs_shared(SAMPLES)
 def test_real_whatstk_samples():
     _, lorem, ctx = run_parser(SAMPLES / "whatstk__lorem_first60lines.txt", names=["Mary"])
     assert len(lorem) == 60 and not ctx.warnings  # 15-01-20: day-first
@@ -138,15 +142,21 @@ def test_real_whatstk_samples():
     assert pokemon[-1].timestamp == datetime(2016, 10, 31, 12, 23, tzinfo=timezone.utc)
 
 
-@pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.txt")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", shared_files(SAMPLES, "*.txt"), ids=lambda p: p.name)
 def test_every_real_sample_is_detected_and_parsed(path):
     fmt, records, _ = run_parser(path)
     assert fmt == "whatsapp-txt" and len(records) > 0
 
 
-def test_never_claims_other_formats():
+def test_never_claims_other_fixtures():
+    others = [p for p in FIXTURES.parent.rglob("*") if p.is_file() and "whatsapp" not in p.parts]
+    for path in sorted(others):
+        assert not WhatsAppTxt.detect(path, head(path)), path
+
+
+@needs_shared(FORMATS)
+def test_never_claims_other_real_samples():
     others = [p for p in FORMATS.rglob("*") if p.is_file() and p.parent != SAMPLES and p.suffix != ".md"]
-    others += [p for p in FIXTURES.parent.rglob("*") if p.is_file() and "whatsapp" not in p.parts]
     for path in sorted(others):
         assert not WhatsAppTxt.detect(path, head(path)), path
 
