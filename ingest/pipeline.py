@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing as mp
+import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -51,6 +52,9 @@ def ingest_paths(
     owner = OwnerResolver(config.owner)
     reports = []
     for path in registry.expand(paths):
+        if isinstance(path, registry.NotFollowed):
+            reports.append(FileReport(path.path, skipped=Counter({path.reason: 1}), warnings=[path.detail]))
+            continue
         report = FileReport(path)
         try:
             if not path.exists():
@@ -60,6 +64,13 @@ def ingest_paths(
             _ingest_one(path, parser_cls(), config, store, owner, report, on_progress)
         except TwinError as exc:
             report.error = str(exc)
+        except RecursionError:  # a parser walking a value nested deeper than the stack allows
+            report.error = str(InputError(path, "nested too deeply to read (a hostile or broken file?)"))
+        except sqlite3.Error:
+            raise  # the corpus itself failed: every later file would too
+        except Exception as exc:  # noqa: BLE001 - one file's failure must not abort the others:
+            # it is reported in the summary with its type (and the file rolled back), not swallowed.
+            report.error = f"{path}: unexpected {type(exc).__name__} while reading it: {exc} (please report this)"
         reports.append(report)
     return reports
 

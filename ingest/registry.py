@@ -127,28 +127,70 @@ def detect(path: Path) -> type[Parser]:
     return get_parser(ranked[0][1])
 
 
-def expand(paths: list[Path]) -> list[Path]:
+@dataclass(frozen=True)
+class NotFollowed:
+    """A path the folder walk saw but does not read: a symlink loop, a broken link, or a second
+    way (a link) to a file or folder already taken. Reported in the ingest summary."""
+
+    path: Path
+    reason: str  # short, for the summary table: "symlink loop", "broken link", "already taken"
+    detail: str  # the full sentence, printed as a warning
+
+
+def expand(paths: list[Path]) -> list[Path | NotFollowed]:
     """Inputs to ingest: files as given; folders walked, except folders a parser takes whole
-    (a Slack export), which stay one input wherever they appear in the walk."""
-    out: list[Path] = []
+    (a Slack export), which stay one input wherever they appear in the walk.
+
+    Symlinks are followed, but every real file and folder is taken once (by resolved path): a
+    link back to a folder above it would otherwise be walked until the OS gives up (ELOOP,
+    about 40 levels), ingesting the same files at every level.
+    """
+    walk = _Walk()
     for path in paths:
-        if path.is_dir() and not _is_unit_directory(path):
-            out.extend(_walk(path))
-        else:
-            out.append(path)  # a file, a unit folder, or a missing path the pipeline reports
-    return out
+        walk.add(path, ancestors=frozenset(), top=True)
+    return walk.inputs
 
 
-def _walk(folder: Path) -> list[Path]:
-    found: list[Path] = []
-    for child in sorted(folder.iterdir()):
-        if child.name.startswith("."):
-            continue
-        if child.is_dir():
-            found.extend([child] if _is_unit_directory(child) else _walk(child))
-        elif child.is_file():
-            found.append(child)
-    return found
+class _Walk:
+    def __init__(self) -> None:
+        self.inputs: list[Path | NotFollowed] = []
+        self.taken: dict[Path, Path] = {}  # real path -> the path it was first reached by
+
+    def add(self, path: Path | NotFollowed, ancestors: frozenset[Path], top: bool = False) -> None:
+        if isinstance(path, NotFollowed):  # already decided by an earlier walk
+            self.inputs.append(path)
+            return
+        try:
+            real = path.resolve(strict=True)
+        except FileNotFoundError:
+            if top:
+                self.inputs.append(path)  # a missing path the pipeline reports as an error
+            else:
+                self.inputs.append(NotFollowed(path, "broken link", f"{path} is a link to nothing; not followed"))
+            return
+        except (RuntimeError, OSError) as exc:  # 3.11 raises RuntimeError on a loop, later versions OSError
+            self.inputs.append(NotFollowed(path, "symlink loop", f"{path} is a symlink loop ({exc}); not followed"))
+            return
+        if real in ancestors:
+            self.inputs.append(NotFollowed(
+                path, "symlink loop", f"{path} links back to {self.taken[real]}, a folder above it; not followed"))
+            return
+        if real in self.taken:
+            kind = "folder" if path.is_dir() else "file"
+            self.inputs.append(NotFollowed(
+                path, "already taken", f"{path} is the same {kind} as {self.taken[real]}; read once"))
+            return
+        self.taken[real] = path
+        if not path.is_dir() or _is_unit_directory(path):
+            self.inputs.append(path)
+            return
+        inside = ancestors | {real}
+        # Real entries before links, so a file is reported under its own name, not a link's.
+        for child in sorted(path.iterdir(), key=lambda p: (p.is_symlink(), p.name)):
+            if child.name.startswith("."):
+                continue
+            if child.is_dir() or child.is_file() or child.is_symlink():  # not sockets, fifos
+                self.add(child, inside)
 
 
 def _is_unit_directory(path: Path) -> bool:

@@ -4,25 +4,20 @@ bracket placeholders Chinese exporters write for media."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from twin.errors import InputError
 from twin.records import ChatKind, MessageKind
+from twin.ingest.formats.jsonfile import parse_json
 from twin.ingest.textio import read_text
 
 
 def load_json(path: Path) -> Any:
     """Parse a whole JSON file; a syntax error names the line (truncated exports end early)."""
-    text = read_text(path)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"invalid JSON: {exc.msg} (column {exc.colno})", line=exc.lineno) from None
+    return parse_json(path, read_text(path), columns=True)
 
 
 def file_chat_name(path: Path, suffixes: Iterable[str] = ()) -> str:

@@ -18,10 +18,23 @@ from twin.ingest.textio import decode, read_text
 def load_json(path: Path | str, data: bytes | None = None) -> Any:
     """Parse a JSON file (or its bytes, for zip members); `path` is what errors name."""
     text = decode(data, path) if data is not None else read_text(Path(path))
+    return parse_json(path, text.lstrip("\ufeff"))
+
+
+def parse_json(path: Path | str, text: str, *, first_line: int = 1, columns: bool = False) -> Any:
+    """json.loads with errors naming `path` and the line (counted from `first_line`).
+
+    Nesting deeper than the interpreter's recursion limit (about 1000 levels, far beyond any
+    export) raises RecursionError inside the decoder; it becomes an InputError for this file
+    alone instead of aborting the whole ingest run.
+    """
     try:
-        return json.loads(text.lstrip("\ufeff"))
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(path, f"invalid JSON: {exc.msg}", line=exc.lineno) from None
+        where = f" (column {exc.colno})" if columns else ""
+        raise InputError(path, f"invalid JSON: {exc.msg}{where}", line=first_line + exc.lineno - 1) from None
+    except RecursionError:
+        raise InputError(path, "invalid JSON: nested too deeply to read (over ~1000 levels; not an export?)") from None
 
 
 def expect(path: Path | str, value: Any, kind: type | tuple[type, ...], field: str) -> Any:

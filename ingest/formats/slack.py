@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,6 +38,18 @@ RECALLED_SUBTYPES = {"tombstone", "message_deleted"}
 _MIME_KINDS = {"image": MessageKind.IMAGE, "video": MessageKind.VIDEO, "audio": MessageKind.VOICE}
 _ANGLE = re.compile(r"<([^<>]+)>")
 
+# A zip says in its central directory how big each member unpacks to, and zipfile never returns
+# more than that (a member that lies about it fails its CRC check). So the sizes are checked
+# there, before any member is read: a 1 MB zip may not unpack a 1 GiB JSON into memory. Real
+# exports are day files of kilobytes and a users.json of megabytes; JSON deflates 5-20x.
+MAX_MEMBER_BYTES = 256 << 20
+MAX_TOTAL_BYTES = 4 << 30
+MAX_RATIO = 100
+RATIO_FREE_BYTES = 1 << 20  # a small member may compress as well as it likes
+# Deflate output is bounded per read; bzip2/LZMA members are decompressed a whole block at a
+# time, where one read can unpack gigabytes, and Slack never writes them.
+_COMPRESSIONS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
+
 
 class ExportTree:
     """The files of an export, from a folder or a zip (members may sit under one top folder)."""
@@ -54,6 +67,11 @@ class ExportTree:
                 raise InputError(path, f"not a readable zip file ({exc})") from None
             self.names = {n for n in self.zip.namelist() if n.endswith(".json")}
             self.root = _zip_root(self.names)
+            try:
+                _check_sizes(path, [self.zip.getinfo(n) for n in sorted(self.names)])
+            except InputError:
+                self.zip.close()
+                raise
 
     def has(self, name: str) -> bool:
         return self.root + name in self.names
@@ -65,7 +83,11 @@ class ExportTree:
         full = self.root + name
         if self.zip is None:
             return load_json(self.path / full)
-        return load_json(self.label(name), self.zip.read(full))
+        try:
+            data = self.zip.read(full)
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+            raise InputError(self.label(name), f"unreadable zip member ({exc})") from None
+        return load_json(self.label(name), data)
 
     def day_files(self, folder: str) -> list[str]:
         prefix = self.root + folder + "/"
@@ -83,6 +105,30 @@ class ExportTree:
     def close(self) -> None:
         if self.zip is not None:
             self.zip.close()
+
+
+def _check_sizes(path: Path, members: list[zipfile.ZipInfo]) -> None:
+    """Refuse a zip whose JSON members would unpack too big (see MAX_MEMBER_BYTES)."""
+    total = 0
+    for info in members:
+        label = f"{path} (member {info.filename})"
+        if info.compress_type not in _COMPRESSIONS:
+            raise InputError(label, f"compression method {info.compress_type} is not read (Slack zips are deflated)")
+        if info.file_size > MAX_MEMBER_BYTES:
+            raise InputError(label, f"unpacks to {_size(info.file_size)}, over the {_size(MAX_MEMBER_BYTES)} "
+                                    "a Slack export file may have; unzip it and ingest the folder if it is real")
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > RATIO_FREE_BYTES and ratio > MAX_RATIO:
+            raise InputError(label, f"unpacks {ratio:.0f}x ({info.compress_size} -> {info.file_size} bytes), over "
+                                    f"the {MAX_RATIO}x a real export compresses: a zip bomb?")
+        total += info.file_size
+        if total > MAX_TOTAL_BYTES:
+            raise InputError(path, f"JSON members unpack to over {_size(MAX_TOTAL_BYTES)} in all; "
+                                   "unzip it and ingest the folder if it is real")
+
+
+def _size(n: int) -> str:
+    return f"{n / (1 << 20):.0f} MiB" if n >= 1 << 20 else f"{n} bytes"
 
 
 def _zip_root(names: set[str]) -> str:

@@ -14,7 +14,6 @@ ingested as the owner's posts; so are the other non-post files.
 from __future__ import annotations
 
 import html
-import json
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -23,7 +22,7 @@ from pathlib import Path
 from twin.errors import InputError
 from twin.records import Document, DocumentKind
 from twin.ingest.base import ParseContext, Parser, Record
-from twin.ingest.formats.jsonfile import Fields, expect
+from twin.ingest.formats.jsonfile import Fields, expect, parse_json
 from twin.ingest.textio import clean, read_text
 
 _WRAPPER = re.compile(r"^\s*window\.YTD\.(\w+)\.part\d+\s*=\s*")
@@ -53,10 +52,7 @@ def load_ytd(path: Path) -> tuple[str, list, int]:
         raise InputError(path, "not an X archive file: expected 'window.YTD.<name>.part0 = ['", line=1)
     body = text[match.end():].rstrip().removesuffix(";")
     first_line = text[: match.end()].count("\n") + 1
-    try:
-        entries = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"invalid JSON: {exc.msg}", line=first_line + exc.lineno - 1) from None
+    entries = parse_json(path, body, first_line=first_line)
     return match.group(1), expect(path, entries, list, match.group(1)), first_line
 
 
