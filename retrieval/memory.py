@@ -229,6 +229,8 @@ def session_changes(corpus, since_rowid: int, config: TwinConfig) -> tuple[list[
         old = [m for m in touched if m.id not in new_ids]
         before.extend(chat_memories(old, cfg.chunk_turns, cfg.chunk_overlap, config.sessions.gap_minutes))
     fresh = dedupe(fresh)
+    forgotten = corpus.forgotten([m.id for m in fresh])  # a forgotten memory never comes back
+    fresh = [m for m in fresh if m.id not in forgotten]
     keep = {m.id for m in fresh}
     return fresh, sorted({m.id for m in before} - keep)
 
