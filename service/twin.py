@@ -9,7 +9,7 @@ from datetime import date
 
 from twin.budget import TWIN, WRITER, served_prompt
 from twin.config import TwinConfig
-from twin.prompt import conversation_language, disclosure, neutralise_control_tokens
+from twin.prompt import PromptTooLongError, conversation_language, disclosure, neutralise_control_tokens
 from twin.records import MemoryHit
 from twin.service.backends import Backend, GenerationParams
 from twin.service.errors import APIError
@@ -59,8 +59,10 @@ class Twin:
             raise APIError(400, f"max_tokens {max_tokens} exceeds this service's limit of {svc.max_tokens_limit} "
                            "(service.max_tokens_limit)", code="max_tokens_too_large", param="max_tokens")
         app_notes, history = split_conversation(request)
+        budget = self.backend.memory_budget()
+        refuse_if_latest_cannot_fit(history[-1]["content"], budget.context_tokens, max_tokens, self.backend.count_tokens)
         timings: dict[str, float] = {}
-        prompt = served_prompt(self.config.persona, self.backend.memory_budget(), self.memory.search, history,
+        prompt = served_prompt(self.config.persona, budget, self.memory.search, history,
                                mode=mode, reply_tokens=max_tokens, count_tokens=self.backend.count_tokens,
                                app_notes=app_notes, today=date.today(), timings=timings,
                                special_tokens=self.backend.special_tokens())
@@ -86,6 +88,17 @@ class Twin:
             prompt_tokens=prompt.prompt_tokens,
             timings=timings,
         )
+
+
+def refuse_if_latest_cannot_fit(latest: str, context_tokens: int, reply_tokens: int, count_tokens) -> None:
+    """PromptTooLongError before any retrieval when the latest message alone, with the reply,
+    exceeds the context: embedding and searching a huge message would be wasted work (seconds
+    for a 50 kB message), and the prompt builder would refuse it afterwards anyway."""
+    cost = count_tokens(latest) + 4  # + the role markers, as the prompt builder counts them
+    if cost + reply_tokens > context_tokens:
+        raise PromptTooLongError(
+            f"the latest message is about {cost} tokens; with {reply_tokens} reply tokens it exceeds "
+            f"the {context_tokens}-token context")
 
 
 def split_conversation(request: ChatCompletionRequest) -> tuple[str, list[dict[str, str]]]:

@@ -185,3 +185,24 @@ def test_ready_shows_no_absolute_paths(tmp_path):
     assert ready.status_code == 503
     detail = ready.json()["memory"]["detail"]
     assert detail and str(tmp_path) not in ready.text and "/tmp" not in ready.text, ready.text
+
+
+def test_a_message_too_long_for_the_context_is_refused_before_retrieval():
+    """A 45 kB message used to be embedded and searched (seconds under load) before the prompt
+    builder refused it; now the refusal comes first and the store is never asked."""
+    from twin.config import TwinConfig
+    from twin.prompt import PromptTooLongError
+    from twin.service.backends.echo import EchoBackend
+    from twin.service.schemas import ChatCompletionRequest
+    from twin.service.twin import Twin
+
+    class NoSearch:
+        def search(self, *args, **kwargs):
+            raise AssertionError("retrieval ran for a message that cannot fit")
+
+    config = TwinConfig()
+    config.service.backend = "echo"
+    twin = Twin(config, EchoBackend(config), NoSearch())
+    request = ChatCompletionRequest(model="twin", messages=[{"role": "user", "content": "word " * 9000}])
+    with pytest.raises(PromptTooLongError, match="exceeds the"):
+        twin.plan(request)
