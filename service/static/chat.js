@@ -434,9 +434,12 @@ async function send(text) {
   log.append(mine);
   input.value = "";
   input.focus();
+  const conversation = turns; // "New conversation" during the reply replaces it: then nothing is kept
   try {
-    keepReply(await streamReply());
+    const result = await streamReply();
+    if (turns === conversation) keepReply(result);
   } catch (err) {
+    if (turns !== conversation) return;
     turns.pop(); // the question goes back to the box, out of the conversation
     mine.remove();
     giveBack(text);
@@ -455,10 +458,14 @@ async function regenerate() {
   const previous = turns.pop();
   const old = log.querySelector(".reply.last");
   old.hidden = true;
+  const conversation = turns;
   try {
-    keepReply(await streamReply());
+    const result = await streamReply();
+    if (turns !== conversation) return;
+    keepReply(result);
     old.remove();
   } catch (err) {
+    if (turns !== conversation) return;
     turns.push(previous); // nothing new came: the earlier reply stays
     old.hidden = false;
     explain(err);

@@ -288,6 +288,14 @@ def test_reload_restores_and_new_conversation_clears(page, served):
     page.refresh()
     wait(page, lambda d: state(d) == "ready")
     assert questions(page) == [] and page.find_element(By.CSS_SELECTOR, "#log .empty").is_displayed()
+    # New conversation in the middle of a reply: the reply stops and nothing of it is kept
+    served.backend.delay_s = 0.2
+    type_and_enter(page, "one two three four five six seven eight nine ten eleven twelve")
+    wait(page, lambda d: len((replies(d) or [""])[0]) > len("echo: one"))
+    page.find_element(By.ID, "new-chat").click()
+    wait(page, lambda d: state(d) == "ready")
+    assert questions(page) == [] and replies(page) == []
+    assert js(page, "return localStorage.getItem('twin-conversation-chat')") is None
 
 
 def test_writer_mode_asks_the_writer_model(page, served):
