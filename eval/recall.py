@@ -250,8 +250,13 @@ def locomo_recall(path: Path | str, ks: Sequence[int] = DEFAULT_KS, config: Twin
                 ranked = searcher.ranked_ids(q.question, depth, now=now, query_vector=vector)[:depth]
 
                 def search(query, k, _q=q.question, _v=vector, **filters):
-                    flt = MemoryFilter(**filters) if filters else None
-                    return searcher.search(query, k, flt, now, query_vector=_v if query == _q else None)
+                    if query != _q or filters:  # not this question's ranking: ask the store
+                        flt = MemoryFilter(**filters) if filters else None
+                        return searcher.search(query, k, flt, now)
+                    # HybridSearcher.search is ranked_ids(k)[:k] plus payloads, and the payloads
+                    # are these memories: skip the fetch (2,000 questions x 150 memories)
+                    ranked_k = searcher.ranked_ids(query, k, now=now, query_vector=_v)[:k]
+                    return [MemoryHit(by_id[pid].hit.memory, score, pid) for pid, score in ranked_k]
 
                 served = {label: tuple(_retrieved(h) for h in served_memories(twin_config, b, search, q.question, persona))
                           for label, b in budgets_served.items()}
