@@ -254,10 +254,19 @@ class CorpusStore:
         return digest.hexdigest()
 
 
-def message_row(m: Message, text: str | None = None) -> tuple:
+def message_row(m: Message, text: str | None = None, identity=None, message_id=None) -> tuple:
     """The stored columns of `m` except its id (see `add_message_rows`); `text` replaces its text
-    (the PII-scrubbed version) without building a new record, since this runs once per message."""
+    (the PII-scrubbed version) without building a new record, since this runs once per message.
+    `identity` and `message_id`, when given, rewrite the chat/sender ids and names and the message
+    ids the same way (twin.ingest.pii pseudonyms)."""
     # The kinds are StrEnums, i.e. already str: binding them directly skips the slow `.value`.
+    if identity is not None:
+        return (
+            m.source, message_id(m.source_id), identity(m.conversation_id), identity(m.conversation_name),
+            str.__str__(m.chat_kind), identity(m.sender_id), identity(m.sender_name), int(m.is_owner),
+            m.timestamp.timestamp(), m.timestamp.isoformat(), m.text if text is None else text,
+            str.__str__(m.kind), message_id(m.reply_to),
+        )
     return (
         m.source, m.source_id, m.conversation_id, m.conversation_name, str.__str__(m.chat_kind),
         m.sender_id, m.sender_name, int(m.is_owner), m.timestamp.timestamp(), m.timestamp.isoformat(),

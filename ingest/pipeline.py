@@ -17,7 +17,7 @@ from twin.records import Message
 from twin.ingest import registry
 from twin.ingest.base import ParseContext, Parser
 from twin.ingest.owner import OwnerResolver
-from twin.ingest.pii import Scrubber
+from twin.ingest.pii import Scrubber, load_key
 from twin.corpus import CorpusStore, document_row, message_row
 
 BATCH = 5000
@@ -50,6 +50,8 @@ def ingest_paths(
 ) -> list[FileReport]:
     """Ingest every input; a bad file is reported and rolled back, the others still go in."""
     owner = OwnerResolver(config.owner)
+    # The pseudonym key lives beside the corpus, so a corpus keeps one pseudonym per person.
+    key = load_key(Path(store.path).parent) if config.ingest.pii.enabled else b""
     reports = []
     for path in registry.expand(paths):
         if isinstance(path, registry.NotFollowed):
@@ -61,7 +63,7 @@ def ingest_paths(
                 raise InputError(path, "no such file or folder")
             parser_cls = registry.get_parser(fmt) if fmt else registry.detect(path)
             report.format = parser_cls.name
-            _ingest_one(path, parser_cls(), config, store, owner, report, on_progress)
+            _ingest_one(path, parser_cls(), config, store, owner, key, report, on_progress)
         except TwinError as exc:
             report.error = str(exc)
         except RecursionError:  # a parser walking a value nested deeper than the stack allows
@@ -87,17 +89,19 @@ class _Parsed:
     pii: Counter = field(default_factory=Counter)
 
 
-def _ingest_one(path, parser: Parser, config, store, owner, report: FileReport, on_progress) -> None:
+def _ingest_one(path, parser: Parser, config, store, owner, key: bytes, report: FileReport, on_progress) -> None:
     parsed = _Parsed()
     batches = _row_batches_in_worker if _worth_a_worker(path) else _row_batches
     with store.transaction():  # all of the file or none of it
-        for message_rows, document_rows in batches(path, parser, config, owner, parsed):
+        for message_rows, document_rows in batches(path, parser, config, owner, key, parsed):
             report.new += store.add_message_rows(message_rows) + store.add_document_rows(document_rows)
             if on_progress:
                 on_progress(path, parsed.messages + parsed.documents)
         if parsed.messages + parsed.documents == 0 and not parsed.skipped:
             raise InputError(path, "no messages or documents found")
-        store.record_file(path, file_sha256(path) if path.is_file() else "-", parser.name, parsed.messages, parsed.documents)
+        # File names carry chat names ("WhatsApp Chat with +86 139 ..."): scrubbed like them.
+        stored_path = Scrubber(config.ingest.pii, key=key).identity(str(path)) if key else str(path)
+        store.record_file(stored_path, file_sha256(path) if path.is_file() else "-", parser.name, parsed.messages, parsed.documents)
     report.messages, report.documents = parsed.messages, parsed.documents
     report.skipped, report.pii, report.warnings = parsed.skipped, parsed.pii, parsed.warnings
     for conversation, seen in parsed.owners_seen.items():
@@ -107,19 +111,23 @@ def _ingest_one(path, parser: Parser, config, store, owner, report: FileReport, 
             )
 
 
-def _row_batches(path: Path, parser: Parser, config, owner, parsed: _Parsed) -> Iterator[tuple[list, list]]:
+def _row_batches(path: Path, parser: Parser, config, owner, key: bytes, parsed: _Parsed) -> Iterator[tuple[list, list]]:
     """Parse, scrub PII and turn records into store rows, a batch at a time."""
     ctx = ParseContext(path=path, tz=config.ingest.tz, owner=owner, date_order=config.ingest.date_order,
                        skipped=parsed.skipped, warnings=parsed.warnings)
-    scrub = Scrubber(config.ingest.pii, counts=parsed.pii)
+    scrub = Scrubber(config.ingest.pii, counts=parsed.pii, key=key)
+    # Ids and names too: an unsaved contact's phone number is their id and name (see twin.ingest.pii).
+    identity, message_id = (scrub.identity, scrub.message_id) if config.ingest.pii.enabled else (None, None)
     owners_seen = parsed.owners_seen
     messages: list[tuple] = []
     documents: list[tuple] = []
     for record in parser.parse(path, ctx):
         if type(record) is Message:
-            messages.append(message_row(record, scrub(record.text)))
-            if record.is_owner or record.conversation_id not in owners_seen:
-                owners_seen[record.conversation_id] = record.is_owner or owners_seen.get(record.conversation_id, False)
+            row = message_row(record, scrub(record.text), identity, message_id)
+            messages.append(row)
+            conversation = row[2]  # as stored, so warnings name no phone number either
+            if record.is_owner or conversation not in owners_seen:
+                owners_seen[conversation] = record.is_owner or owners_seen.get(conversation, False)
         else:
             record = dataclasses.replace(record, text=scrub(record.text), title=scrub(record.title))
             documents.append(document_row(record))
@@ -142,10 +150,10 @@ def _worth_a_worker(path: Path) -> bool:
     return path.is_file() and path.stat().st_size >= WORKER_MIN_BYTES and "fork" in mp.get_all_start_methods()
 
 
-def _row_batches_in_worker(path: Path, parser: Parser, config, owner, parsed: _Parsed) -> Iterator[tuple[list, list]]:
+def _row_batches_in_worker(path: Path, parser: Parser, config, owner, key: bytes, parsed: _Parsed) -> Iterator[tuple[list, list]]:
     receiver, sender = mp.Pipe(duplex=False)
     worker = mp.get_context("fork").Process(
-        target=_parse_worker, args=(sender, path, parser, config, owner), name=f"twin-parse-{path.name}", daemon=True
+        target=_parse_worker, args=(sender, path, parser, config, owner, key), name=f"twin-parse-{path.name}", daemon=True
     )
     worker.start()
     sender.close()
@@ -170,10 +178,10 @@ def _row_batches_in_worker(path: Path, parser: Parser, config, owner, parsed: _P
             worker.terminate()
 
 
-def _parse_worker(sender, path: Path, parser: Parser, config, owner) -> None:
+def _parse_worker(sender, path: Path, parser: Parser, config, owner, key: bytes) -> None:
     parsed = _Parsed()
     try:
-        for batch in _row_batches(path, parser, config, owner, parsed):
+        for batch in _row_batches(path, parser, config, owner, key, parsed):
             sender.send(("rows", batch))
         sender.send(("done", parsed))
     except BaseException as exc:  # handed to the parent, which raises it: nothing is swallowed
