@@ -166,6 +166,9 @@ def test_store_lock_is_not_held_while_embedding():
         def count(self):
             return 3
 
+        def check_alive(self):
+            pass
+
         def close(self):
             pass
 
