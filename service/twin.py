@@ -123,11 +123,3 @@ def split_conversation(request: ChatCompletionRequest) -> tuple[str, list[dict[s
     if not turns or turns[-1]["role"] != "user" or not turns[-1]["content"].strip():
         raise APIError(400, "the last message must be a non-empty user message", code="invalid_messages", param="messages")
     return "\n\n".join(notes), turns
-
-
-def outside_text_defused(app_notes: str, history: list[dict[str, str]], special_tokens: tuple[str, ...]
-                         ) -> tuple[str, list[dict[str, str]]]:
-    """The client's system notes and turns with chat-template control tokens broken, so nobody
-    in a relayed chat can open a system turn of their own (the template adds the real ones)."""
-    turns = [{**turn, "content": neutralise_control_tokens(turn["content"], special_tokens)} for turn in history]
-    return neutralise_control_tokens(app_notes, special_tokens), turns
