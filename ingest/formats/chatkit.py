@@ -4,12 +4,14 @@ bracket placeholders Chinese exporters write for media."""
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from twin.errors import InputError
 from twin.records import ChatKind, MessageKind
 from twin.ingest.formats.jsonfile import parse_json
 from twin.ingest.textio import read_text
@@ -136,3 +138,17 @@ RECALL_WORDS = ("撤回了一条消息", "recalled a message")
 
 def is_recall_notice(text: str) -> bool:
     return any(word in text for word in RECALL_WORDS)
+
+
+def csv_rows(path: Path, reader) -> Iterator[tuple[int, list[str]]]:
+    """(line number, row) for every non-blank row of a csv.reader; a malformed row is an
+    InputError naming its line."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputError(path, f"bad CSV: {exc}", line=reader.line_num) from None
+        if row and row != [""]:
+            yield reader.line_num, row

@@ -29,7 +29,7 @@ from typing import Any
 from twin.errors import InputError
 from twin.records import ChatKind, Message, MessageKind
 from twin.ingest.base import CERTAIN, LIKELY, ParseContext, Parser, Record
-from twin.ingest.formats.chatkit import PLACEHOLDER_KINDS, split_blocks
+from twin.ingest.formats.chatkit import PLACEHOLDER_KINDS, csv_rows, split_blocks
 from twin.ingest.formats.wxtypes import QUOTE_SUBTYPE, Ordinals, epoch_time, is_recall, label, wx_kind
 from twin.ingest.formats.jsonfile import load_json
 from twin.ingest.textio import clean, read_text
@@ -196,16 +196,7 @@ class ChatlogCsv(Parser):
         if ",".join(header) != CSV_HEADER:
             raise InputError(path, f"expected the header {CSV_HEADER}", line=1)
         rows: list[_Row] = []
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                raise InputError(path, f"bad CSV: {exc}", line=reader.line_num) from None
-            if not row or row == [""]:
-                continue
-            line = reader.line_num
+        for line, row in csv_rows(path, reader):
             if len(row) != 6:
                 raise InputError(path, f"expected 6 columns, found {len(row)}", line=line)
             stamp, sender_name, sender, talker_name, talker, content = row

@@ -29,7 +29,9 @@ from pathlib import Path
 from twin.errors import InputError
 from twin.records import ChatKind, Message, MessageKind
 from twin.ingest.base import LIKELY, ParseContext, Parser, Record
-from twin.ingest.formats.chatkit import chat_kind_for, file_chat_name, is_recall_notice, placeholder_kind, split_blocks
+from twin.ingest.formats.chatkit import (
+    chat_kind_for, csv_rows, file_chat_name, is_recall_notice, placeholder_kind, split_blocks,
+)
 from twin.ingest.textio import clean, read_text
 from twin.ingest.timestamps import from_epoch, parse_local
 
@@ -274,18 +276,10 @@ def _csv_rows(path: Path, required: tuple[str, ...]) -> tuple[dict[str, int], It
     needed = max(col[c] for c in required) + 1
 
     def rows() -> Iterator[tuple[int, list[str]]]:
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                raise InputError(path, f"bad CSV: {exc}", line=reader.line_num) from None
-            if not row or row == [""]:
-                continue
+        for line, row in csv_rows(path, reader):
             if len(row) < needed:
-                raise InputError(path, f"expected {len(header)} columns, found {len(row)}", line=reader.line_num)
-            yield reader.line_num, row + [""] * (len(header) - len(row))
+                raise InputError(path, f"expected {len(header)} columns, found {len(row)}", line=line)
+            yield line, row + [""] * (len(header) - len(row))
 
     return col, rows()
 

@@ -30,7 +30,7 @@ from typing import Any
 from twin.errors import InputError
 from twin.records import ChatKind, Message, MessageKind
 from twin.ingest.base import CERTAIN, LIKELY, ParseContext, Parser, Record
-from twin.ingest.formats.chatkit import chat_kind_for, file_chat_name, placeholder_kind, split_blocks
+from twin.ingest.formats.chatkit import chat_kind_for, csv_rows, file_chat_name, placeholder_kind, split_blocks
 from twin.ingest.formats.wechat import strip_markup
 from twin.ingest.formats.wxtypes import (
     QUOTE_SUBTYPE, Ordinals, epoch_time, is_recall, label, sentence_kind, split_local_type, wx_kind,
@@ -272,16 +272,7 @@ class WeFlowWeCloneCsv(Parser):
             raise InputError(path, f"expected the header {WECLONE_HEADER}", line=1)
         chat = file_chat_name(path)
         out: list[dict] = []
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                raise InputError(path, f"bad CSV: {exc}", line=reader.line_num) from None
-            if not row or row == [""]:
-                continue
-            line = reader.line_num
+        for line, row in csv_rows(path, reader):
             if len(row) != 8:
                 raise InputError(path, f"expected 8 columns, found {len(row)}", line=line)
             _, svr_id, type_name, flag, talker, msg, _src, stamp = row
