@@ -14,22 +14,11 @@ from collections import Counter
 from datetime import datetime
 
 from twin.records import MessageKind
-from twin.ingest.formats.wechat import KIND_LABELS
+from twin.ingest.formats.wechat import KIND_LABELS, V1_TYPE_KINDS
 from twin.ingest.timestamps import from_epoch
 
-# WeChat's own type numbers (the low 32 bits of a 4.x local_type).
-WX_TYPE_KINDS: dict[int, MessageKind] = {
-    1: MessageKind.TEXT,
-    3: MessageKind.IMAGE,
-    34: MessageKind.VOICE,
-    42: MessageKind.OTHER,  # contact card
-    43: MessageKind.VIDEO,
-    47: MessageKind.STICKER,
-    48: MessageKind.LOCATION,
-    50: MessageKind.CALL,
-    10000: MessageKind.SYSTEM,
-    10002: MessageKind.SYSTEM,  # <sysmsg>: recalls among others
-}
+# WeChat's own type numbers (the low 32 bits of a 4.x local_type) are the 3.x ones.
+WX_TYPE_KINDS = V1_TYPE_KINDS
 # Type 49 ("app message") by its sub type.
 WX_APP_KINDS: dict[int, MessageKind] = {
     1: MessageKind.TEXT,
