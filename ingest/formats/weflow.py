@@ -297,13 +297,18 @@ class WeFlowWeCloneCsv(Parser):
                 "text": msg if kind is MessageKind.TEXT else _content_text(kind, msg),
                 "kind": kind,
             })
-        chat_kind = chat_kind_for(_people(out))
-        for r in out:
-            yield Message(
-                source="wechat", source_id=r["source_id"], conversation_id=f"wechat:{chat}", conversation_name=chat,
-                chat_kind=chat_kind, sender_id=r["sender_id"], sender_name=r["sender_id"], is_owner=r["is_owner"],
-                timestamp=r["when"], text=r["text"], kind=r["kind"],
-            )
+        yield from _chat_messages(chat, out)
+
+
+def _chat_messages(chat: str, rows: list[dict]) -> Iterator[Message]:
+    """The rows of one file-named chat as messages (group or private decided by who speaks)."""
+    chat_kind = chat_kind_for(_people(rows))
+    for r in rows:
+        yield Message(
+            source="wechat", source_id=r["source_id"], conversation_id=f"wechat:{chat}", conversation_name=chat,
+            chat_kind=chat_kind, sender_id=r["sender_id"], sender_name=r["sender_id"], is_owner=r["is_owner"],
+            timestamp=r["when"], text=r["text"], kind=r["kind"],
+        )
 
 
 def _utc_time(value: str) -> datetime | None:
@@ -358,10 +363,4 @@ class WeFlowTxt(Parser):
                 "text": without_quote(body) if kind is MessageKind.TEXT else _content_text(kind, body),
                 "kind": kind,
             })
-        chat_kind = chat_kind_for(_people(out))
-        for r in out:
-            yield Message(
-                source="wechat", source_id=r["source_id"], conversation_id=f"wechat:{chat}", conversation_name=chat,
-                chat_kind=chat_kind, sender_id=r["sender_id"], sender_name=r["sender_id"], is_owner=r["is_owner"],
-                timestamp=r["when"], text=r["text"], kind=r["kind"],
-            )
+        yield from _chat_messages(chat, out)
