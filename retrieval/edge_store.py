@@ -26,7 +26,8 @@ from twin.manifest import MANIFEST, read_manifest, write_manifest
 from twin.private import private_tree
 from twin.retrieval.lexical import Sparse
 from twin.retrieval.store import (
-    DENSE, FLOAT_FIELDS, KEYWORD_FIELDS, LEXICAL, Candidate, MemoryFilter, MemoryStore, StoredPoint, StoreMeta,
+    DENSE, FLOAT_FIELDS, KEYWORD_FIELDS, LEXICAL, Candidate, ListQuery, MemoryFilter, MemoryStore, StoredPoint,
+    StoreMeta,
 )
 from twin.store_lock import LOCK_FILE, StoreLock
 
@@ -257,6 +258,33 @@ class EdgeStore(MemoryStore):
         request = QueryRequest(limit=limit, query=Query.Nearest(SparseVector(sparse.indices, sparse.values), using=LEXICAL),
                                filter=edge_filter(flt), with_payload=False)
         return [Candidate(str(p.id), float(p.score)) for p in self.shard.query(request)]
+
+    @_engine_call
+    def search_lists(self, queries: Sequence[ListQuery]) -> list[list[Candidate]]:
+        from qdrant_edge import Query, QueryBatchRequest, QueryRequest, SparseVector
+
+        filters: dict[int, object] = {}  # the time-restricted pair shares one filter: build it once
+        vectors: dict[int, list[float]] = {}  # and the dense pair one vector
+        requests, slots = [], []
+        for slot, q in enumerate(queries):
+            if q.vector is not None:
+                key = id(q.vector)
+                if key not in vectors:
+                    vectors[key] = np.asarray(q.vector, dtype=np.float32).tolist()
+                query = Query.Nearest(vectors[key], using=DENSE)
+            elif q.sparse:
+                query = Query.Nearest(SparseVector(q.sparse.indices, q.sparse.values), using=LEXICAL)
+            else:
+                continue  # an empty lexical query matches nothing
+            if id(q.flt) not in filters:
+                filters[id(q.flt)] = edge_filter(q.flt)
+            requests.append(QueryRequest(limit=q.limit, query=query, filter=filters[id(q.flt)], with_payload=False))
+            slots.append(slot)
+        results: list[list[Candidate]] = [[] for _ in queries]
+        if requests:
+            for slot, points in zip(slots, self.shard.query_batch(QueryBatchRequest(requests)), strict=True):
+                results[slot] = [Candidate(str(p.id), p.score) for p in points]
+        return results
 
     @_engine_call
     def payloads(self, ids: Sequence[str]) -> dict[str, dict]:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from twin.records import MemoryHit
 from twin.retrieval.embedders import Embedder
 from twin.retrieval.lexical import LexicalEncoder
-from twin.retrieval.store import Candidate, MemoryFilter, MemoryStore, payload_memory
+from twin.retrieval.store import Candidate, ListQuery, MemoryFilter, MemoryStore, payload_memory
 from twin.retrieval.time_phrases import parse_time_range
 
 Reranker = Callable[[str, Sequence[str]], Sequence[float]]
@@ -60,21 +60,24 @@ class HybridSearcher:
         vector = self.embedder.embed_query(query) if query_vector is None else query_vector
         sparse = self.lexical.query(query)
         depth = max(p.candidates, k)
-        lists: list[tuple[float, Sequence[Candidate]]] = []
+        weights: list[float] = []
+        queries: list[ListQuery] = []
         when = parse_time_range(query, now or datetime.now(UTC).astimezone()) if p.time_mode != "off" else None
         if when is not None and p.time_mode == "filter" and flt.start is None and flt.end is None:
             flt = replace(flt, start=when.start, end=when.end)
             when = None
-        if p.dense_weight > 0:
-            lists.append((p.dense_weight, self.store.search_dense(vector, depth, flt)))
-        if p.sparse_weight > 0:
-            lists.append((p.sparse_weight, self.store.search_sparse(sparse, depth, flt)))
-        if when is not None:
-            timed = replace(flt, start=when.start, end=when.end)
+        restrictions = [(flt, 1.0)]
+        if when is not None:  # the same two searches again, inside the time the question names
+            restrictions.append((replace(flt, start=when.start, end=when.end), p.time_weight))
+        for restrict, factor in restrictions:
             if p.dense_weight > 0:
-                lists.append((p.dense_weight * p.time_weight, self.store.search_dense(vector, depth, timed)))
+                weights.append(p.dense_weight * factor)
+                queries.append(ListQuery(depth, vector=vector, flt=restrict))
             if p.sparse_weight > 0:
-                lists.append((p.sparse_weight * p.time_weight, self.store.search_sparse(sparse, depth, timed)))
+                weights.append(p.sparse_weight * factor)
+                queries.append(ListQuery(depth, sparse=sparse, flt=restrict))
+        # all lists in one store call: the embedded engine runs them as one batch
+        lists = list(zip(weights, self.store.search_lists(queries), strict=True))
         if len(lists) == 1:  # one list: keep its own scores, they mean more than 1/rank
             ranked = [(c.id, c.score) for c in lists[0][1]]
         else:

@@ -85,6 +85,16 @@ class Candidate:
     payload: dict | None = None
 
 
+@dataclass(frozen=True)
+class ListQuery:
+    """One candidate list of a hybrid search: a dense query (`vector`) or a lexical one (`sparse`)."""
+
+    limit: int
+    vector: np.ndarray | None = None
+    sparse: Sparse | None = None
+    flt: MemoryFilter | None = None
+
+
 def memory_payload(memory: Memory) -> dict:
     return {
         "text": memory.text,
@@ -151,6 +161,12 @@ class MemoryStore(ABC):
 
     @abstractmethod
     def search_sparse(self, sparse: Sparse, limit: int, flt: MemoryFilter | None = None) -> list[Candidate]: ...
+
+    def search_lists(self, queries: Sequence[ListQuery]) -> list[list[Candidate]]:
+        """The results of several searches, in order: one call each here; the embedded store
+        runs them as one engine batch (one crossing into the engine, one planning pass)."""
+        return [self.search_dense(q.vector, q.limit, q.flt) if q.vector is not None
+                else self.search_sparse(q.sparse, q.limit, q.flt) for q in queries]
 
     @abstractmethod
     def payloads(self, ids: Sequence[str]) -> dict[str, dict]: ...

@@ -1,0 +1,67 @@
+"""The prompt helpers' fast paths (whole-text folding, regex counting) give exactly what the
+per-character definitions give; they run on every memory of every served prompt and on
+messages up to the 1 MB body limit."""
+
+from __future__ import annotations
+
+import random
+import unicodedata
+
+from twin.prompt import _CONFUSABLES, _SKELETON_TAG, conversation_language, normalise_tags
+
+
+def reference_normalise_tags(text: str) -> str:
+    """The per-character definition: fold each character (NFKD, drop marks and invisible
+    characters, lower case, confusables), find tags in the folded text, rewrite their source span."""
+    chars: list[str] = []
+    origin: list[int] = []
+    for i, ch in enumerate(text):
+        for part in unicodedata.normalize("NFKD", ch):
+            if unicodedata.category(part) in ("Mn", "Me", "Cf"):
+                continue
+            for low in part.lower().translate(_CONFUSABLES):
+                chars.append(low)
+                origin.append(i)
+    skeleton = "".join(chars)
+    spans = [(origin[m.start()], origin[m.end() - 1] + 1, "</memor" if "/" in m.group(0) else "<memor")
+             for m in _SKELETON_TAG.finditer(skeleton)]
+    for start, end, plain in reversed(spans):
+        text = text[:start] + plain + text[end:]
+    return text
+
+
+LOOK_ALIKES = {"<": ["<", "＜", "‹", "〈", "\u02c2", "< "], "/": ["/", "／", "\u2215", " / "],
+               "m": ["m", "M", "ｍ", "м", "μ", "m\u0301", "\u1d0d"], "e": ["e", "е", "Ｅ", "e\u200b", "é"],
+               "o": ["o", "о", "ο", "ｏ"], "r": ["r", "г", "ʀ", "R"], "y": ["y", "у", "Y"], "i": ["i", "і", "ι"],
+               "s": ["s", "ѕ"]}
+
+
+def test_normalise_tags_matches_the_per_character_definition():
+    rng = random.Random(19)
+    changed = 0
+    for _ in range(3000):
+        parts = []
+        for _ in range(rng.randint(1, 4)):
+            parts.append(rng.choice(["we met at the lake ", "我们在黄山 ", "Ａｂｃ ", "", "café\u0301 "]))
+            tag = rng.choice(["</memory>", "<memories>", "< memory", "memo", "<mem"])
+            parts.append("".join(rng.choice(LOOK_ALIKES.get(c, [c])) for c in tag))
+        text = "".join(parts)
+        assert normalise_tags(text) == reference_normalise_tags(text), repr(text)
+        changed += normalise_tags(text) != text
+    assert changed > 500  # look-alike tags were there to rewrite, not only plain text
+
+
+def test_normalise_tags_leaves_plain_text_alone():
+    for text in ["I remember the memory of that day <3", "我们聊聊这个。" * 50, "<b>bold</b> memo", ""]:
+        assert normalise_tags(text) == reference_normalise_tags(text) == text
+
+
+def test_conversation_language_on_a_huge_message_counts_like_a_short_one():
+    english = "lorem ipsum dolor sit amet " * 40_000 + "我们"
+    chinese = "我们聊聊这个。" * 20_000 + " ok fine"
+    assert conversation_language([english]) == "en"
+    assert conversation_language([chinese]) == "zh"
+    # the count behind it: han characters against Latin words, across all turns
+    assert conversation_language(["黄山 黄山", "go go go go"]) == "zh"
+    assert conversation_language(["黄山", "go go go"]) == "en"
+    assert conversation_language(["\uf900\u3400 ok"]) == "zh"  # compatibility and extension-A ideographs count
