@@ -90,10 +90,24 @@ class Twin:
         )
 
 
+# A message longer than this many characters per token of the context is first judged by its
+# head alone: a real tokenizer spends about a second on 1 MB, and the head already shows that
+# such a message cannot fit. English runs ~4 characters a token, CJK ~1.
+HEAD_CHARS_PER_TOKEN = 8
+HEAD_CUT_SLACK = 16  # cutting the text mid-token can add a few tokens to the head's count
+
+
 def refuse_if_latest_cannot_fit(latest: str, context_tokens: int, reply_tokens: int, count_tokens) -> None:
     """PromptTooLongError before any retrieval when the latest message alone, with the reply,
     exceeds the context: embedding and searching a huge message would be wasted work (seconds
     for a 50 kB message), and the prompt builder would refuse it afterwards anyway."""
+    head_chars = context_tokens * HEAD_CHARS_PER_TOKEN
+    if len(latest) > head_chars:
+        head = count_tokens(latest[:head_chars]) - HEAD_CUT_SLACK + 4
+        if head + reply_tokens > context_tokens:
+            raise PromptTooLongError(
+                f"the latest message is over {head} tokens; with {reply_tokens} reply tokens it exceeds "
+                f"the {context_tokens}-token context")
     cost = count_tokens(latest) + 4  # + the role markers, as the prompt builder counts them
     if cost + reply_tokens > context_tokens:
         raise PromptTooLongError(

@@ -65,3 +65,23 @@ def test_conversation_language_on_a_huge_message_counts_like_a_short_one():
     assert conversation_language(["黄山 黄山", "go go go go"]) == "zh"
     assert conversation_language(["黄山", "go go go"]) == "en"
     assert conversation_language(["\uf900\u3400 ok"]) == "zh"  # compatibility and extension-A ideographs count
+
+
+def test_long_texts_count_like_the_regex_definitions():
+    """Past LONG_TEXT characters approx_tokens and conversation_language count with numpy tables;
+    the counts equal the regexes' on the same text (ASCII, CJK, kana, hangul, full-width, emoji,
+    a lone surrogate from JSON)."""
+    from twin.prompt import _HAN, _LATIN_WORD, _WIDE, LONG_TEXT, approx_tokens
+
+    rng = random.Random(7)
+    alphabets = ["abc XYZ,.\n~", "abcXYZ 我们聊한국어カナＡ\uf900\u3400\ud800\U0001F600é\uffef\uff00\u30ff\u3040,.\n"]
+    for alphabet in alphabets:
+        for _ in range(20):
+            text = "".join(rng.choice(alphabet) for _ in range(LONG_TEXT + rng.randint(1, 3000)))
+            wide = len(_WIDE.findall(text))
+            assert approx_tokens(text) == wide + (len(text) - wide + 3) // 4
+            han, words = len(_HAN.findall(text)), len(_LATIN_WORD.findall(text))
+            assert conversation_language([text]) == ("zh" if han and han >= words else "en")
+    balanced = "ab " * LONG_TEXT + "黄" * LONG_TEXT  # exactly as many han characters as words
+    assert conversation_language([balanced]) == "zh"
+    assert conversation_language([balanced + " ok"]) == "en"
