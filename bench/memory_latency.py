@@ -151,7 +151,7 @@ def open_cached(kind: str, n: int, meta: StoreMeta, lexical: LexicalEncoder, cac
     return store, None, {**info, "cached": False}
 
 
-def run(kind: str, n: int, embedder, queries: int, cache: Path | None = None) -> dict:
+def run(kind: str, n: int, embedder, queries: int, cache: Path | None = None, top_k: int | None = None) -> dict:
     from datetime import UTC, datetime
 
     lexical = LexicalEncoder()
@@ -176,7 +176,7 @@ def run(kind: str, n: int, embedder, queries: int, cache: Path | None = None) ->
                 store.search_dense(embedder.embed_query(QUESTIONS[i % len(QUESTIONS)] + f" {i}"), 10)
                 both.append((time.perf_counter() - t) * 1000)
             searcher = HybridSearcher(store, embedder, lexical, FusionParams())
-            top_k = memory_budget(TwinConfig(), 32768).top_k
+            top_k = top_k or memory_budget(TwinConfig(), 32768).top_k
             now = datetime(2025, 12, 31, tzinfo=UTC)
             for i in range(min(queries, 100)):
                 t, c = time.perf_counter(), time.process_time()
@@ -298,6 +298,8 @@ def main() -> None:
     parser.add_argument("--sizes", default=None, help="comma-separated store sizes for edge only, e.g. 10000,100000")
     parser.add_argument("--long-input", action="store_true", help="also measure the delay a 950 KB message causes")
     parser.add_argument("--long-input-only", action="store_true", help="only the 950 KB message measurement")
+    parser.add_argument("--top-k", type=int, default=None,
+                        help="memories the hybrid search returns (default: the service's for a 32k model)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="build each edge store once into this folder and reuse it on later runs "
                              "(e.g. /tmp/twin-bench; the 1M build takes many minutes)")
@@ -322,14 +324,16 @@ def main() -> None:
     print(head)
     print("-" * len(head))
     for kind, n in plan:
-        r = run(kind, n, embedder, args.queries if n < 1_000_000 else min(args.queries, 100), args.cache)
+        r = run(kind, n, embedder, args.queries if n < 1_000_000 else min(args.queries, 100), args.cache,
+                args.top_k)
         cached = "*" if r["cached"] else " "
         print(f"{r['store']:<6} {r['n']:>9,} {r['index_per_s']:>9,.0f} {r['total_s']:>7.1f}{cached} {r['p50']:>8.2f}ms "
               f"{r['p95']:>5.1f}ms {r['e2e_p50']:>14.2f}ms {r['e2e_p95']:>5.1f}ms {r['hybrid_p50']:>8.2f}ms "
               f"{r['hybrid_p95']:>5.1f}ms {r['cpu_p50']:>6.2f}ms {r['rest_p50']:>10.2f}ms {r['recall']:>9.3f}", flush=True)
     print("local = qdrant-client local mode in memory: no HNSW, an exact scan (recall 1.000 by construction); "
           "edge = qdrant-edge HNSW (m=16, ef_construct=100); hybrid = the service's full search "
-          f"(top_k {memory_budget(TwinConfig(), 32768).top_k}, a 32k model's); embedded = hybrid minus the embedding. Shared 2-core CPU: timings are pessimistic.")
+          f"(top_k {args.top_k or memory_budget(TwinConfig(), 32768).top_k}; the service's for a 32k model is "
+          f"{memory_budget(TwinConfig(), 32768).top_k}); embedded = hybrid minus the embedding. Shared 2-core CPU: timings are pessimistic.")
     print(f"* = store reused from --cache; index/s and build s are from the run that built it. "
           f"load average {load_average()} at the end")
     if args.long_input:

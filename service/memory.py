@@ -20,6 +20,7 @@ from twin.errors import StoreError, TwinError, UnavailableError
 from twin.records import MemoryHit
 
 log = logging.getLogger("twin.service")
+RECENT_QUERIES = 16
 
 
 def _reported(exc: TwinError) -> TwinError:
@@ -42,6 +43,9 @@ class MemoryGateway:
         self._opener = opener
         self._index = None
         self._lock = threading.RLock()  # the embedded engine is one shard; calls take turns
+        # Recent questions' vectors: the writer mode searches twice per request (posts first,
+        # then everything) with the same question; config fixes the embedder, so they stay valid.
+        self._vectors: dict[str, Any] = {}
         self.last_error: str | None = None
 
     def _get(self):
@@ -78,7 +82,13 @@ class MemoryGateway:
         # holding the store for it would make every other request (and /ready) wait.
         with self._lock:
             index = self._get()
-        vector = index.embedder.embed_query(query)
+            vector = self._vectors.get(query)
+        if vector is None:
+            vector = index.embedder.embed_query(query)
+            with self._lock:
+                self._vectors[query] = vector
+                while len(self._vectors) > RECENT_QUERIES:
+                    self._vectors.pop(next(iter(self._vectors)))
         return self._call("search", query, k, query_vector=vector, **filters)
 
     def add_note(self, text: str, when: datetime | None = None) -> str:

@@ -182,3 +182,39 @@ def test_store_lock_is_not_held_while_embedding():
     release.set()
     worker.join(5)
     assert waited < 5  # it did not wait for the release (a held lock would block until then)
+
+
+def test_a_question_searched_twice_is_embedded_once():
+    """The writer mode searches posts first, then everything, with the same question."""
+    from twin.budget import WRITER, retrieve
+    from twin.service.memory import RECENT_QUERIES, MemoryGateway
+
+    embedded: list[str] = []
+
+    class CountingEmbedder:
+        def embed_query(self, text):
+            embedded.append(text)
+            return [float(len(text))]
+
+    class FakeIndex:
+        embedder = CountingEmbedder()
+        vectors: list = []
+
+        def search(self, query, k, query_vector=None, **filters):
+            self.vectors.append(query_vector)
+            return []
+
+        def check_alive(self):
+            pass
+
+        def close(self):
+            pass
+
+    index = FakeIndex()
+    gateway = MemoryGateway(TwinConfig(), opener=lambda config: index)
+    retrieve(gateway.search, WRITER, [{"role": "user", "content": "write about the Huangshan trip"}], 8)
+    assert embedded == ["write about the Huangshan trip"] and index.vectors == [[30.0], [30.0]]
+    for i in range(RECENT_QUERIES + 1):
+        gateway.search(f"question {i}", 8)
+    gateway.search("write about the Huangshan trip", 8)  # pushed out by newer questions: embedded again
+    assert embedded.count("write about the Huangshan trip") == 2 and len(gateway._vectors) == RECENT_QUERIES
