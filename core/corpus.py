@@ -9,8 +9,9 @@ conversation/time order through `messages()` and `documents()`.
 from __future__ import annotations
 
 import hashlib
+import operator
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -70,6 +71,7 @@ CREATE TABLE IF NOT EXISTS tombstones ( -- forgotten: never stored, chunked, ind
 """
 _NOT_FORGOTTEN = "NOT EXISTS (SELECT 1 FROM tombstones t WHERE t.key = source_id)"
 
+_first = operator.itemgetter(0)
 _MSG_COLUMNS = (
     "id, source, source_id, conversation_id, conversation_name, chat_kind, sender_id, "
     "sender_name, is_owner, ts, time, text, kind, reply_to"
@@ -130,11 +132,19 @@ class CorpusStore:
     def add_documents(self, documents: Iterable[Document]) -> int:
         return self.add_document_rows(document_row(d) for d in documents)
 
-    def add_message_rows(self, rows: Iterable[tuple]) -> int:
+    def add_message_rows(self, rows: Iterable[tuple], scrub_text: Callable[[str], str] | None = None) -> int:
         """Insert rows made by `message_row` (possibly in another process); returns how many were new.
-        The id is derived here, on the storing side, which balances the work of a parse worker."""
+        `scrub_text` (twin.ingest.pii.Scrubber) rewrites each text before it is stored. The id is
+        derived here, on the storing side, which balances the work of a parse worker."""
         before = self.db.total_changes
-        self.db.executemany(_INSERT_MESSAGE, ((message_id(r[1], r[9], r[5], r[10]), *r, r[1]) for r in rows))
+        if scrub_text is not None:
+            rows = [(*r[:10], scrub_text(r[10]), *r[11:]) for r in rows]
+        params = [(message_id(r[1], r[9], r[5], r[10]), *r, r[1]) for r in rows]
+        # In id order, a batch's inserts walk the (random) id index once from left to right
+        # instead of jumping across it: ~3 us less per row. Rowids stay larger than any earlier
+        # batch's, which is all `added_since` needs.
+        params.sort(key=_first)  # stable: of two equal ids in one batch, the first in the file is kept
+        self.db.executemany(_INSERT_MESSAGE, params)
         return self.db.total_changes - before
 
     def add_document_rows(self, rows: Iterable[tuple]) -> int:
@@ -254,18 +264,19 @@ class CorpusStore:
         return digest.hexdigest()
 
 
-def message_row(m: Message, text: str | None = None, identity=None, message_id=None) -> tuple:
+def message_row(m: Message, text: str | None = None, names: tuple[str, str, str, str] | None = None,
+                message_id=None) -> tuple:
     """The stored columns of `m` except its id (see `add_message_rows`); `text` replaces its text
     (the PII-scrubbed version) without building a new record, since this runs once per message.
-    `identity` and `message_id`, when given, rewrite the chat/sender ids and names and the message
-    ids the same way (twin.ingest.pii pseudonyms)."""
+    `names`, when given, replaces (conversation_id, conversation_name, sender_id, sender_name) and
+    `message_id` rewrites the message ids: the twin.ingest.pii pseudonyms."""
     # The kinds are StrEnums, i.e. already str: binding them directly skips the slow `.value`.
-    if identity is not None:
+    if names is not None:
+        conversation_id, conversation_name, sender_id, sender_name = names
         return (
-            m.source, message_id(m.source_id), identity(m.conversation_id), identity(m.conversation_name),
-            str.__str__(m.chat_kind), identity(m.sender_id), identity(m.sender_name), int(m.is_owner),
-            m.timestamp.timestamp(), m.timestamp.isoformat(), m.text if text is None else text,
-            str.__str__(m.kind), message_id(m.reply_to),
+            m.source, message_id(m.source_id), conversation_id, conversation_name, str.__str__(m.chat_kind),
+            sender_id, sender_name, int(m.is_owner), m.timestamp.timestamp(), m.timestamp.isoformat(),
+            m.text if text is None else text, str.__str__(m.kind), message_id(m.reply_to),
         )
     return (
         m.source, m.source_id, m.conversation_id, m.conversation_name, str.__str__(m.chat_kind),

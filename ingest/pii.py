@@ -67,6 +67,8 @@ _IPV6 = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}(?
 _IBAN = re.compile(r"(?<![0-9A-Za-z])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?" + _E)
 _INTL_PHONE = re.compile(r"(?<![0-9A-Za-z+/])\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){1,3}" + _E)
 _DIGIT = re.compile(r"\d")
+# Every rule but blocked words needs a digit (any script's, full-width too) or an @ / ＠.
+_MAY_HOLD_PII = re.compile("[\\d@\uff20]")
 _NOT_DIGIT = re.compile(r"\D")
 _SPACES = re.compile(r"[ -]")
 
@@ -139,6 +141,8 @@ class Scrubber:
 
     def __call__(self, text: str) -> str:
         if not self.config.enabled or not text:
+            return text
+        if self._blocked is None and _MAY_HOLD_PII.search(text) is None:  # most chat lines
             return text
         if _WIDE.search(text):
             return self._scrub(text, text.translate(_NARROW), self._placeholder)

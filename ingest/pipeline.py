@@ -92,9 +92,13 @@ class _Parsed:
 def _ingest_one(path, parser: Parser, config, store, owner, key: bytes, report: FileReport, on_progress) -> None:
     parsed = _Parsed()
     batches = _row_batches_in_worker if _worth_a_worker(path) else _row_batches
+    # Message text is scrubbed here, on the storing side, not in the parse worker: with a worker
+    # the two processes then do about equal work per message (parse vs scrub + id + insert).
+    text_pii: Counter = Counter()
+    scrub_text = Scrubber(config.ingest.pii, counts=text_pii, key=key) if config.ingest.pii.enabled else None
     with store.transaction():  # all of the file or none of it
         for message_rows, document_rows in batches(path, parser, config, owner, key, parsed):
-            report.new += store.add_message_rows(message_rows) + store.add_document_rows(document_rows)
+            report.new += store.add_message_rows(message_rows, scrub_text) + store.add_document_rows(document_rows)
             if on_progress:
                 on_progress(path, parsed.messages + parsed.documents)
         if parsed.messages + parsed.documents == 0 and not parsed.skipped:
@@ -103,7 +107,7 @@ def _ingest_one(path, parser: Parser, config, store, owner, key: bytes, report: 
         stored_path = Scrubber(config.ingest.pii, key=key).identity(str(path)) if key else str(path)
         store.record_file(stored_path, file_sha256(path) if path.is_file() else "-", parser.name, parsed.messages, parsed.documents)
     report.messages, report.documents = parsed.messages, parsed.documents
-    report.skipped, report.pii, report.warnings = parsed.skipped, parsed.pii, parsed.warnings
+    report.skipped, report.pii, report.warnings = parsed.skipped, parsed.pii + text_pii, parsed.warnings
     for conversation, seen in parsed.owners_seen.items():
         if not seen:
             report.warnings.append(
@@ -112,18 +116,28 @@ def _ingest_one(path, parser: Parser, config, store, owner, key: bytes, report: 
 
 
 def _row_batches(path: Path, parser: Parser, config, owner, key: bytes, parsed: _Parsed) -> Iterator[tuple[list, list]]:
-    """Parse, scrub PII and turn records into store rows, a batch at a time."""
+    """Parse and turn records into store rows, a batch at a time. Names, chat ids and message
+    ids get their PII pseudonyms here; message text is scrubbed by `add_message_rows`."""
     ctx = ParseContext(path=path, tz=config.ingest.tz, owner=owner, date_order=config.ingest.date_order,
                        skipped=parsed.skipped, warnings=parsed.warnings)
     scrub = Scrubber(config.ingest.pii, counts=parsed.pii, key=key)
     # Ids and names too: an unsaved contact's phone number is their id and name (see twin.ingest.pii).
-    identity, message_id = (scrub.identity, scrub.message_id) if config.ingest.pii.enabled else (None, None)
+    # A chat has a few (chat, sender) pairs repeated on every message: each is scrubbed once.
+    pii_on = config.ingest.pii.enabled
+    scrubbed_names: dict[tuple[str, str, str, str], tuple[str, str, str, str]] = {}
+    identity, message_id = scrub.identity, scrub.message_id
     owners_seen = parsed.owners_seen
     messages: list[tuple] = []
     documents: list[tuple] = []
     for record in parser.parse(path, ctx):
         if type(record) is Message:
-            row = message_row(record, scrub(record.text), identity, message_id)
+            names = None
+            if pii_on:
+                who = (record.conversation_id, record.conversation_name, record.sender_id, record.sender_name)
+                names = scrubbed_names.get(who)
+                if names is None:
+                    names = scrubbed_names[who] = (identity(who[0]), identity(who[1]), identity(who[2]), identity(who[3]))
+            row = message_row(record, None, names, message_id)
             messages.append(row)
             conversation = row[2]  # as stored, so warnings name no phone number either
             if record.is_owner or conversation not in owners_seen:

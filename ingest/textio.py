@@ -10,10 +10,13 @@ from twin.errors import InputError
 # Direction marks and other invisible characters exporters sprinkle into names and times.
 # ZWJ (U+200D) and variation selectors are kept: they hold emoji sequences together.
 _INVISIBLE = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_TO_CLEAN = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff\xa0\u202f]")
 
 
 def clean(text: str) -> str:
     """Drop invisible direction marks and BOMs; turn no-break spaces into spaces."""
+    if _TO_CLEAN.search(text) is None:  # nearly every message: one scan instead of three
+        return text
     text = _INVISIBLE.sub("", text)
     return text.replace("\xa0", " ").replace("\u202f", " ")
 
