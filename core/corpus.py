@@ -142,7 +142,7 @@ class CorpusStore:
         params = [(message_id(r[1], r[9], r[5], r[10]), *r, r[1]) for r in rows]
         # In id order, a batch's inserts walk the (random) id index once from left to right
         # instead of jumping across it: ~3 us less per row. Rowids stay larger than any earlier
-        # batch's, which is all `added_since` needs.
+        # batch's, which is all `texts_added_since` needs.
         params.sort(key=_first)  # stable: of two equal ids in one batch, the first in the file is kept
         self.db.executemany(_INSERT_MESSAGE, params)
         return self.db.total_changes - before
@@ -201,13 +201,18 @@ class CorpusStore:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def messages(self, conversation_id: str | None = None) -> Iterator[Message]:
-        """All messages ordered by conversation, then time (then source id for ties)."""
+    def messages(self, conversation_id: str | None = None, start: float | None = None,
+                 end: float | None = None) -> Iterator[Message]:
+        """All messages ordered by conversation, then time (then source id for ties); with
+        `start`/`end` (epoch seconds, inclusive) only those of one conversation in that span."""
         sql = f"SELECT {_MSG_COLUMNS} FROM messages WHERE {_NOT_FORGOTTEN}"
         args: tuple = ()
         if conversation_id is not None:
             sql += " AND conversation_id = ?"
             args = (conversation_id,)
+            if start is not None and end is not None:
+                sql += " AND ts BETWEEN ? AND ?"
+                args += (start, end)
         sql += " ORDER BY conversation_id, ts, source_id"
         for row in self.db.execute(sql, args):
             yield _row_message(row)
@@ -216,13 +221,30 @@ class CorpusStore:
         """Where the messages table ends now: rows appended later have larger rowids."""
         return self.db.execute("SELECT COALESCE(MAX(rowid), 0) FROM messages").fetchone()[0]
 
-    def added_since(self, rowid: int) -> dict[str, set[str]]:
-        """Ids of the messages stored after `last_rowid()` returned `rowid`, by conversation."""
-        added: dict[str, set[str]] = {}
-        for conversation_id, message_id in self.db.execute(
-                "SELECT conversation_id, id FROM messages WHERE rowid > ?", (rowid,)):
-            added.setdefault(conversation_id, set()).add(message_id)
+    def texts_added_since(self, rowid: int) -> dict[str, dict[str, float]]:
+        """The text messages stored after `last_rowid()` returned `rowid`: conversation -> {id: ts}."""
+        added: dict[str, dict[str, float]] = {}
+        for conversation_id, message_id, ts, text in self.db.execute(
+                "SELECT conversation_id, id, ts, text FROM messages WHERE rowid > ? AND kind = 'text'", (rowid,)):
+            if text.strip():  # Message.is_text
+                added.setdefault(conversation_id, {})[message_id] = ts
         return added
+
+    def text_run_edge(self, conversation_id: str, ts: float, gap_seconds: float, *, earlier: bool) -> float:
+        """From `ts`, walk the conversation's text messages earlier (or later) while each is at
+        most `gap_seconds` from the previous one; the time of the last one reached (or `ts`).
+        No session crosses it, so sessions are found without reading the whole chat."""
+        op, order = ("<", "DESC") if earlier else (">", "ASC")
+        edge = ts
+        for when, text in self.db.execute(
+                f"SELECT ts, text FROM messages WHERE conversation_id = ? AND ts {op} ? AND kind = 'text' "
+                f"AND {_NOT_FORGOTTEN} ORDER BY ts {order}", (conversation_id, ts)):
+            if not text.strip():
+                continue
+            if abs(edge - when) > gap_seconds:
+                break
+            edge = when
+        return edge
 
     def documents(self) -> Iterator[Document]:
         for row in self.db.execute(f"SELECT * FROM documents WHERE {_NOT_FORGOTTEN} ORDER BY source_id"):

@@ -98,8 +98,21 @@ class MemoryIndex:
     def update_memories(self, add: Sequence[Memory], remove: Sequence[str] = ()) -> tuple[int, int]:
         """Replace a few memories (the re-chunked sessions of a live ingest): drop `remove`,
         embed and store those of `add` not stored yet. Returns (added, removed)."""
+        new = self.not_stored(add)
+        return self.store_embedded(new, self.embedder.embed_documents([m.text for m in new]), remove)
+
+    # The three steps of update_memories, for a caller (the service) that embeds without
+    # holding its store lock: embedding is the slow part and needs no store.
+    def not_stored(self, memories: Sequence[Memory]) -> list[Memory]:
+        have = self.store.existing([m.id for m in memories])
+        return [m for m in memories if m.id not in have]
+
+    def store_embedded(self, memories: Sequence[Memory], vectors, remove: Sequence[str] = ()) -> tuple[int, int]:
+        """Upsert `memories` with their `vectors` (embed_documents of their texts), drop `remove`."""
         removed = self.store.delete(list(remove)) if remove else 0
-        return add_memories(self.store, self.embedder, self.lexical, add), removed
+        if memories:
+            self.store.upsert(stored_points(memories, vectors, self.lexical))
+        return len(memories), removed
 
     def delete(self, memory_id: str) -> bool:
         """Forget a memory for good: tombstone it and its source messages/documents in the corpus
@@ -189,10 +202,14 @@ def add_memories(store: MemoryStore, embedder: Embedder, lexical: LexicalEncoder
     if not new:
         return 0
     vectors = embedder.embed_documents([m.text for m in new])
-    store.upsert([StoredPoint(m.id, vectors[i], lexical.document(m.text), memory_payload(m)) for i, m in enumerate(new)])
+    store.upsert(stored_points(new, vectors, lexical))
     if progress:
         progress(len(new))
     return len(new)
+
+
+def stored_points(memories: Sequence[Memory], vectors, lexical: LexicalEncoder) -> list[StoredPoint]:
+    return [StoredPoint(m.id, vectors[i], lexical.document(m.text), memory_payload(m)) for i, m in enumerate(memories)]
 
 
 def corpus_memories(config: TwinConfig) -> list[Memory]:
@@ -213,20 +230,24 @@ def session_changes(corpus, since_rowid: int, config: TwinConfig) -> tuple[list[
     """The memories of the sessions that messages stored after `since_rowid` fall in, and the ids
     of the memories those sessions had before them (to drop when no longer produced).
 
-    Only those sessions are re-chunked; they come out exactly as `twin memory index` would chunk
-    them, because a session is cut at the same gaps whether or not the rest of the chat is there."""
+    Only those sessions are read and re-chunked, so a message added to a long chat costs its
+    session, not the chat. They come out exactly as `twin memory index` would chunk them, because
+    a session is cut at the same gaps whether or not the rest of the chat is there."""
     cfg = config.memory
     gap = timedelta(minutes=config.sessions.gap_minutes)
+    # A second of slack: reading one session too many is harmless (only touched ones are
+    # re-chunked), stopping inside one because of float rounding would not be.
+    reach = gap.total_seconds() + 1.0
     fresh: list[Memory] = []
     before: list[Memory] = []
-    for conversation_id, new_ids in corpus.added_since(since_rowid).items():
-        texts = [m for m in corpus.messages(conversation_id) if m.is_text]
-        touched = [m for session in split_sessions(texts, gap) if any(m.id in new_ids for m in session)
+    for conversation_id, new in corpus.texts_added_since(since_rowid).items():
+        start = corpus.text_run_edge(conversation_id, min(new.values()), reach, earlier=True)
+        end = corpus.text_run_edge(conversation_id, max(new.values()), reach, earlier=False)
+        texts = [m for m in corpus.messages(conversation_id, start, end) if m.is_text]
+        touched = [m for session in split_sessions(texts, gap) if any(m.id in new for m in session)
                    for m in session]
-        if not touched:
-            continue  # only non-text messages arrived: nothing to remember
         fresh.extend(chat_memories(touched, cfg.chunk_turns, cfg.chunk_overlap, config.sessions.gap_minutes))
-        old = [m for m in touched if m.id not in new_ids]
+        old = [m for m in touched if m.id not in new]
         before.extend(chat_memories(old, cfg.chunk_turns, cfg.chunk_overlap, config.sessions.gap_minutes))
     fresh = dedupe(fresh)
     forgotten = corpus.forgotten([m.id for m in fresh])  # a forgotten memory never comes back
@@ -259,8 +280,7 @@ def build_store(store: MemoryStore, embedder: Embedder, lexical: LexicalEncoder,
     for start in range(0, len(todo), batch):
         chunk = todo[start:start + batch]
         vectors = embedder.embed_documents([m.text for m in chunk])
-        store.upsert([StoredPoint(m.id, vectors[i], lexical.document(m.text), memory_payload(m))
-                      for i, m in enumerate(chunk)])
+        store.upsert(stored_points(chunk, vectors, lexical))
         added += len(chunk)
         if bar:
             bar(len(chunk))

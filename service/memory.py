@@ -95,7 +95,13 @@ class MemoryGateway:
         return self._call("add_note", text, when=when)
 
     def update_memories(self, add, remove=()) -> tuple[int, int]:
-        return self._call("update_memories", add, remove)
+        """Embed the new memories outside the lock (seconds for a big live ingest, during which
+        searches and /ready go on), then store them and drop `remove` under it."""
+        new = self._call("not_stored", add)
+        with self._lock:
+            index = self._get()
+        vectors = index.embedder.embed_documents([m.text for m in new])
+        return self._call("store_embedded", new, vectors, remove)
 
     def delete(self, memory_id: str) -> bool:
         return self._call("delete", memory_id)
