@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import tempfile
 import time
@@ -21,11 +22,11 @@ from twin.ingest.pipeline import ingest_paths
 from twin.corpus import CorpusStore
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process and its reaped children (the parse worker): unlike wall time, it
-    hardly moves when other jobs share the cores, so before/after comparisons stay meaningful."""
+def cpu_seconds() -> tuple[float, float]:
+    """CPU time of this process (storing) and of its reaped children (the parse worker): unlike
+    wall time, it moves less when other jobs share the cores, and the two show the balance."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
 
 
 def main() -> None:
@@ -42,19 +43,22 @@ def main() -> None:
         rows = []
         for run in ("first ingest", "re-ingest (all known)"):
             with CorpusStore(config.path("corpus")) as store:
-                start, cpu_start = time.perf_counter(), cpu_seconds()
+                start, (store_start, parse_start) = time.perf_counter(), cpu_seconds()
                 report = ingest_paths([csv_path], config, store)[0]
-                seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
+                seconds, (store_end, parse_end) = time.perf_counter() - start, cpu_seconds()
             assert report.ok, report.error
-            rows.append((run, report.messages, report.new, seconds, report.messages / seconds, cpu,
-                         report.messages / cpu, sum(report.pii.values())))
-    table = Table(title=f"ingest throughput, PyWxDump CSV, {args.n:,} messages")
-    for col in ("run", "messages", "new", "seconds", "messages/s", "CPU s", "msgs/CPU s", "PII replaced"):
+            parse_us, store_us = ((end - begin) / report.messages * 1e6
+                                  for begin, end in ((parse_start, parse_end), (store_start, store_end)))
+            rows.append((run, report.messages, report.new, seconds, report.messages / seconds, parse_us, store_us,
+                         sum(report.pii.values())))
+    table = Table(title=f"ingest throughput, PyWxDump CSV, {args.n:,} messages (load average {os.getloadavg()[0]:.1f})")
+    for col in ("run", "messages", "new", "seconds", "messages/s", "parse CPU us/msg", "store CPU us/msg", "PII replaced"):
         table.add_column(col, justify="right")
-    for run, n, new, s, rate, cpu, cpu_rate, pii in rows:
-        table.add_row(run, f"{n:,}", f"{new:,}", f"{s:.1f}", f"{rate:,.0f}", f"{cpu:.1f}", f"{cpu_rate:,.0f}", f"{pii:,}")
+    for run, n, new, s, rate, parse_us, store_us, pii in rows:
+        table.add_row(run, f"{n:,}", f"{new:,}", f"{s:.1f}", f"{rate:,.0f}", f"{parse_us:.1f}", f"{store_us:.1f}", f"{pii:,}")
     console.print(table)
-    console.print("target: >= 50,000 messages/s for the first ingest on a 2-core machine")
+    console.print("target: >= 50,000 messages/s for the first ingest on a 2-core machine. The parse worker and the "
+                  "storing process run side by side: the slower of the two sets the pace.")
 
 
 if __name__ == "__main__":
