@@ -37,6 +37,8 @@ SPLITS = {
     "all": None,
 }
 KS = (5, 10, 25)
+# LoCoMo embeddings persist here between runs (keyed by embedder id + text hash), outside the repo.
+CACHE = Path(os.environ.get("TWIN_BENCH_CACHE", "~/.cache/twin-bench")).expanduser()
 
 
 def table(rows: list[tuple[str, dict]]) -> str:
@@ -94,7 +96,7 @@ def sweep(samples, base: MemoryConfig, grid: dict) -> list[tuple[str, dict, Memo
         cfg = base.model_copy(update={"embedder": embedder, "chunk_turns": turns, "chunk_overlap": overlap,
                                       "dense_weight": dw, "sparse_weight": sw, "rrf_k": rrf_k})
         name = f"{embedder} {turns}t/{overlap}o d{dw}:s{sw} rrf{rrf_k}"
-        rows.append((name, locomo_recall(LOCOMO, KS, cfg, samples=samples, windows=()), cfg))
+        rows.append((name, locomo_recall(LOCOMO, KS, cfg, samples=samples, windows=(), embedding_cache=CACHE), cfg))
         print(table([rows[-1][:2]]).splitlines()[-1], file=sys.stderr, flush=True)
     return rows
 
@@ -117,14 +119,15 @@ def main() -> None:
         rows = sweep(SPLITS["tune"], base, QUICK if args.quick else SWEEP)
         print(table([row[:2] for row in rows]))
         name, _, best = max(rows, key=lambda row: (row[1]["overall"]["10"], row[1]["budget"]["1000"]))
-        held_out = locomo_recall(LOCOMO, KS, best, samples=SPLITS["test"], windows=())
+        held_out = locomo_recall(LOCOMO, KS, best, samples=SPLITS["test"], windows=(), embedding_cache=CACHE)
         print(f"\nbest on tune by R@10: {name}; the same setting on the held-out half:")
         print(table([(f"{name} (held out)", held_out)]))
         return
     results = {}
     for split in ([args.split] if args.split else ["test", "tune", "all"]):
         started = time.perf_counter()
-        result = locomo_recall(LOCOMO, KS, base, samples=SPLITS[split], progress=not args.json)
+        result = locomo_recall(LOCOMO, KS, base, samples=SPLITS[split], progress=not args.json,
+                               embedding_cache=CACHE)
         result["seconds"] = round(time.perf_counter() - started, 1)
         results[split] = result
         if not args.json:

@@ -182,12 +182,13 @@ def _memory_config(config: TwinConfig | MemoryConfig | None) -> MemoryConfig:
 _EMBEDDERS: dict = {}
 
 
-def cached_embedder(name: str):
-    """One cached embedder per name per process: tuning grids embed each text once."""
+def cached_embedder(name: str, folder: Path | str | None = None):
+    """One cached embedder per name per process: tuning grids embed each text once. With
+    `folder` (the benchmarks: ~/.cache/twin-bench) vectors also persist there between runs."""
     from twin.retrieval.embedders import CachedEmbedder, load_embedder
 
     if name not in _EMBEDDERS:
-        _EMBEDDERS[name] = CachedEmbedder(load_embedder(name))
+        _EMBEDDERS[name] = CachedEmbedder(load_embedder(name), folder)
     return _EMBEDDERS[name]
 
 
@@ -212,12 +213,14 @@ def chat_searcher(messages, cfg: MemoryConfig, embedder, lexical, gap_minutes: f
 
 def locomo_recall(path: Path | str, ks: Sequence[int] = DEFAULT_KS, config: TwinConfig | MemoryConfig | None = None,
                   *, samples: Sequence[str] | None = None, progress: bool = False,
-                  budgets: Sequence[int] = BUDGETS, windows: Sequence[int] = SERVED_WINDOWS) -> dict:
+                  budgets: Sequence[int] = BUDGETS, windows: Sequence[int] = SERVED_WINDOWS,
+                  embedding_cache: Path | str | None = None) -> dict:
     """Index each LoCoMo conversation into its own embedded (edge) store with the memory
     settings of `config`, ask every question, and score evidence recall.
 
     `samples` restricts to some sample ids (e.g. a tuning split); `windows` are the model context
-    windows to measure served recall at (the service's budget for each). Returns the JSON shape
+    windows to measure served recall at (the service's budget for each); `embedding_cache` a
+    folder where embeddings persist between runs (CachedEmbedder). Returns the JSON shape
     {"overall": {"5": r, ...}, "by_category": {"1": {...}}, "questions": n,
      "messages_per_memory": x, "tokens_per_memory": y, "budget": {"1000": r, "2000": r}, ...}.
     """
@@ -231,7 +234,7 @@ def locomo_recall(path: Path | str, ks: Sequence[int] = DEFAULT_KS, config: Twin
     gap = twin_config.sessions.gap_minutes
     budgets_served = served_budgets(twin_config, windows)
     conversations = load_locomo(path, list(samples) if samples is not None else None)
-    embedder = cached_embedder(cfg.embedder)
+    embedder = cached_embedder(cfg.embedder, embedding_cache)
     lexical = LexicalEncoder(cfg.lexical)
     depth = max(max(ks), 60)  # enough memories to fill the largest budget
     results: list[QuestionResult] = []
@@ -262,6 +265,7 @@ def locomo_recall(path: Path | str, ks: Sequence[int] = DEFAULT_KS, config: Twin
                           for label, b in budgets_served.items()}
                 results.append(QuestionResult(str(q.category), frozenset(q.evidence),
                                               tuple(by_id[pid] for pid, _ in ranked), served))
+        embedder.save()
         if progress:
             print(f"{conv.sample_id}: {len(by_id)} memories, {len(asked)} questions "
                   f"({time.perf_counter() - started:.0f}s)", file=sys.stderr, flush=True)

@@ -236,20 +236,59 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 class CachedEmbedder(Embedder):
     """Wraps an embedder and remembers vectors by text, so a tuning grid that re-chunks or
-    re-weights the same texts embeds each one once. Same id and dimension as the wrapped one."""
+    re-weights the same texts embeds each one once. Same id and dimension as the wrapped one.
 
-    def __init__(self, inner: Embedder):
+    With `folder`, vectors also persist on disk between runs (one file per embedder id, keyed by
+    a hash of the text): benchmarks re-run in minutes instead of re-embedding LoCoMo each time.
+    Call `save()` to write new vectors; the file is replaced atomically."""
+
+    def __init__(self, inner: Embedder, folder=None):
         self.inner, self.dim = inner, inner.dim
         self.batch_size, self.query_prefix, self.passage_prefix = inner.batch_size, inner.query_prefix, inner.passage_prefix
         self._cache: dict[str, np.ndarray] = {}
+        self._file = None
+        self._stored: dict[str, np.ndarray] = {}  # text hash -> vector, read from / written to _file
+        self._dirty = False
+        if folder is not None:
+            from pathlib import Path
+
+            safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", inner.id)
+            self._file = Path(folder).expanduser() / f"{safe}-{self.dim}.npz"
+            if self._file.exists():
+                with np.load(self._file) as data:
+                    self._stored = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
 
     @property
     def id(self) -> str:
         return self.inner.id
 
+    @staticmethod
+    def _key(text: str) -> str:
+        return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing and self._stored:
+            for text in missing:
+                vector = self._stored.get(self._key(text))
+                if vector is not None:
+                    self._cache[text] = vector
+            missing = [t for t in missing if t not in self._cache]
         if missing:
             for text, vector in zip(missing, self.inner.embed_batch(missing), strict=True):
                 self._cache[text] = vector
+                if self._file is not None:
+                    self._stored[self._key(text)] = vector
+                    self._dirty = True
         return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+
+    def save(self) -> None:
+        """Write vectors embedded since the last save to the disk cache (no-op without a folder)."""
+        if self._file is None or not self._dirty:
+            return
+        self._file.parent.mkdir(parents=True, exist_ok=True)
+        keys = list(self._stored)
+        tmp = self._file.with_suffix(".tmp.npz")
+        np.savez(tmp, keys=np.array(keys), vectors=np.stack([self._stored[k] for k in keys]).astype(np.float32))
+        tmp.replace(self._file)
+        self._dirty = False
