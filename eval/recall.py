@@ -57,13 +57,20 @@ def covered(ranked: Sequence[Retrieved]) -> set[str]:
     return out
 
 
-def within_budget(ranked: Sequence[Retrieved], budget: int) -> list[Retrieved]:
+def within_budget(ranked: Sequence[Retrieved], budget: int, config: TwinConfig | None = None) -> list[Retrieved]:
     """The memories the service's packer (twin.prompt.render_memories) puts in a `budget`-token
-    block: best first, one that does not fit is skipped and the next tried."""
+    block: best first, one that does not fit is skipped and the next tried. With `config`, the
+    best hits are first joined by their session neighbours as the service does for a block of
+    that size (twin.budget.with_neighbours)."""
     from twin.prompt import render_memories
 
     if all(r.hit is not None for r in ranked):
-        _, used = render_memories([r.hit for r in ranked], budget)
+        hits = [r.hit for r in ranked]
+        if config is not None:
+            from twin.budget import expand_top, with_neighbours
+
+            hits = with_neighbours(hits, expand_top(config, budget), config.sessions.gap_minutes)
+        _, used = render_memories(hits, budget)
         chosen = {id(h) for h in used}
         return [r for r in ranked if id(r.hit) in chosen]
     taken, spent = [], 0  # plain token counts (no hits to render): the same skip-and-continue rule
@@ -75,12 +82,13 @@ def within_budget(ranked: Sequence[Retrieved], budget: int) -> list[Retrieved]:
 
 
 def score(results: Iterable[QuestionResult], ks: Sequence[int] = DEFAULT_KS,
-          budgets: Sequence[int] = BUDGETS) -> dict:
-    """Recall per k (all / any evidence), per category and overall, and within token budgets."""
+          budgets: Sequence[int] = BUDGETS, config: TwinConfig | None = None) -> dict:
+    """Recall per k (all / any evidence), per category and overall, and within token budgets
+    (packed as the service packs for `config`: with session neighbours where it adds them)."""
     results = [r for r in results if r.evidence]
     if not results:
         return {"overall": {str(k): None for k in ks}, "questions": 0}
-    taken = {(id(r), b): within_budget(r.ranked, b) for r in results for b in budgets}  # pack once
+    taken = {(id(r), b): within_budget(r.ranked, b, config) for r in results for b in budgets}  # pack once
     packed = {key: covered(memories) for key, memories in taken.items()}
     in_budget = {str(b): _mean(len(taken[id(r), b]) for r in results) for b in budgets}
 
@@ -269,7 +277,7 @@ def locomo_recall(path: Path | str, ks: Sequence[int] = DEFAULT_KS, config: Twin
         if progress:
             print(f"{conv.sample_id}: {len(by_id)} memories, {len(asked)} questions "
                   f"({time.perf_counter() - started:.0f}s)", file=sys.stderr, flush=True)
-    report = score(results, ks, budgets)
+    report = score(results, ks, budgets, twin_config)
     report.update({
         "memories": memories_total,
         "messages_per_memory": round(messages / memories_total, 3) if memories_total else 0.0,
@@ -278,7 +286,8 @@ def locomo_recall(path: Path | str, ks: Sequence[int] = DEFAULT_KS, config: Twin
         "samples": [c.sample_id for c in conversations],
         "served_budgets": {label: vars(b) for label, b in budgets_served.items()},
         "settings": {**cfg.model_dump(include={"chunk_turns", "chunk_overlap", "dense_weight", "sparse_weight", "rrf_k",
-                                               "candidates", "time_mode", "time_weight"}), "session_gap_minutes": gap},
+                                               "candidates", "time_mode", "time_weight", "expand_neighbours",
+                                               "expand_min_tokens"}), "session_gap_minutes": gap},
     })
     return report
 
@@ -300,7 +309,7 @@ def index_recall(index, questions: Iterable, ks: Sequence[int] = DEFAULT_KS, bud
                   for label, b in (served or {}).items()} or None
         results.append(QuestionResult(str(q.category) if q.category is not None else "all",
                                       frozenset(q.evidence), ranked, picked))
-    report = score(results, ks, budgets)
+    report = score(results, ks, budgets, config)
     stats = index.stats()
     report.update({k: stats[k] for k in ("memories", "messages_per_memory", "tokens_per_memory", "embedder")})
     if served:

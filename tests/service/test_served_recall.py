@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import openai
+import pytest
 from service_helpers import API_KEY, serve
 
 QUESTIONS = ["Who teaches you the cello?", "Where did we go hiking?", "What did you post about hats?",
              "what happened in April 2023"]
 
 
-def test_service_and_eval_pick_the_same_memories(indexed_twin, tmp_path):
+@pytest.mark.parametrize("expand", [0, 3], ids=["plain", "neighbours"])
+def test_service_and_eval_pick_the_same_memories(indexed_twin, tmp_path, expand):
     from twin.eval.recall import served_memories, service_budget
     from twin.retrieval.memory import MemoryIndex
     from twin.service.app import create_app
@@ -17,8 +19,10 @@ def test_service_and_eval_pick_the_same_memories(indexed_twin, tmp_path):
     config = indexed_twin.model_copy(deep=True)
     config.paths.request_log = tmp_path / "requests.sqlite"
     config.service.memory_tokens = 160  # small enough that packing has to leave memories out
+    config.memory.expand_neighbours, config.memory.expand_min_tokens = expand, 0  # session neighbours at any size
     budget = service_budget(config)
     assert budget.memory_tokens == 160 and budget.context_tokens == config.service.echo_context_tokens
+    assert budget.expand_top == expand
 
     announced = []
     served = {}
