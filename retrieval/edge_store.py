@@ -293,6 +293,13 @@ class EdgeStore(MemoryStore):
         return {str(r.id): r.payload or {} for r in self.shard.retrieve(list(ids), True, False)}
 
     @_engine_call
+    def lexical_terms(self, ids: Sequence[str]) -> dict[str, set[int]]:
+        if not ids:
+            return {}
+        return {str(r.id): set(r.vector[LEXICAL].indices) for r in self.shard.retrieve(list(ids), False, [LEXICAL])
+                if r.vector and LEXICAL in r.vector}
+
+    @_engine_call
     def optimize(self) -> None:
         self.shard.optimize()
 

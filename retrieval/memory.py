@@ -29,7 +29,8 @@ INDEX_BATCH = 256  # memories embedded and upserted together; a crash loses at m
 
 def fusion_params(cfg: MemoryConfig) -> FusionParams:
     return FusionParams(dense_weight=cfg.dense_weight, sparse_weight=cfg.sparse_weight, rrf_k=cfg.rrf_k,
-                        candidates=cfg.candidates, time_mode=cfg.time_mode, time_weight=cfg.time_weight)
+                        candidates=cfg.candidates, time_mode=cfg.time_mode, time_weight=cfg.time_weight,
+                        lexical_coverage=cfg.lexical_coverage)
 
 
 def open_store(config: TwinConfig, meta: StoreMeta, *, create: bool = False, lock=None) -> MemoryStore:

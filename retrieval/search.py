@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from twin.records import MemoryHit
 from twin.retrieval.embedders import Embedder
-from twin.retrieval.lexical import LexicalEncoder
+from twin.retrieval.lexical import LexicalEncoder, Sparse
 from twin.retrieval.store import Candidate, ListQuery, MemoryFilter, MemoryStore, payload_memory
 from twin.retrieval.time_phrases import parse_time_range
 
@@ -33,16 +33,37 @@ class FusionParams:
     candidates: int = 50  # per list
     time_mode: str = "boost"  # "boost" | "filter" | "off"
     time_weight: float = 1.0
+    lexical_coverage: float = 1.0  # exponent of the query-term coverage that scales lexical hits (0 = off)
 
 
-def rrf(lists: Sequence[tuple[float, Sequence[Candidate]]], rrf_k: int) -> dict[str, float]:
+def rrf(lists: Sequence[tuple[float, Sequence[Candidate]]], rrf_k: int,
+        scales: Sequence[dict[str, float] | None] | None = None) -> dict[str, float]:
+    """Weighted reciprocal rank fusion; `scales[i]` (optional) multiplies list i's weight per candidate."""
     fused: dict[str, float] = {}
-    for weight, candidates in lists:
+    for i, (weight, candidates) in enumerate(lists):
         if weight <= 0:
             continue
+        scale = scales[i] if scales else None
         for rank, cand in enumerate(candidates, start=1):
-            fused[cand.id] = fused.get(cand.id, 0.0) + weight / (rrf_k + rank)
+            w = weight * scale.get(cand.id, 1.0) if scale else weight
+            fused[cand.id] = fused.get(cand.id, 0.0) + w / (rrf_k + rank)
     return fused
+
+
+def coverage_scale(store: MemoryStore, query: Sparse, candidates: Sequence[Candidate], exponent: float) -> dict[str, float]:
+    """{id: (share of the query's lexical terms the memory holds) ** exponent} for lexical hits.
+
+    A lexical hit that shares one common character or a name with the question (a Chinese
+    question against English chats) ranks high in its list all the same, and at lexical weight 2
+    it beats the dense list's best; scaling by coverage leaves full matches as they were.
+    Measured on the bilingual fixture and LoCoMo (bench/memory_recall.py, tests/eval)."""
+    if exponent <= 0 or not candidates or not query:
+        return {}
+    terms = store.lexical_terms(list(dict.fromkeys(c.id for c in candidates)))
+    if not terms:
+        return {}
+    asked = set(query.indices)
+    return {pid: (len(asked & held) / len(asked)) ** exponent for pid, held in terms.items()}
 
 
 class HybridSearcher:
@@ -81,9 +102,16 @@ class HybridSearcher:
         if len(lists) == 1:  # one list: keep its own scores, they mean more than 1/rank
             ranked = [(c.id, c.score) for c in lists[0][1]]
         else:
-            ranked = list(rrf(lists, p.rrf_k).items())
+            ranked = list(rrf(lists, p.rrf_k, self._coverage_scales(sparse, queries, lists)).items())
         # ties broken by id so every backend and every reopen returns the same order
         return sorted(ranked, key=lambda item: (-item[1], item[0]))
+
+    def _coverage_scales(self, sparse: Sparse, queries: Sequence[ListQuery],
+                         lists: Sequence[tuple[float, Sequence[Candidate]]]) -> list[dict[str, float] | None]:
+        """Per list, the coverage scale of its hits (lexical lists) or None (dense lists)."""
+        lexical = [i for i, q in enumerate(queries) if q.sparse is not None]
+        scale = coverage_scale(self.store, sparse, [c for i in lexical for c in lists[i][1]], self.params.lexical_coverage)
+        return [scale if i in lexical and scale else None for i in range(len(lists))]
 
     def search(self, query: str, k: int = 8, flt: MemoryFilter | None = None, now: datetime | None = None,
                query_vector=None) -> list[MemoryHit]:

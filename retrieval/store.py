@@ -167,6 +167,11 @@ class MemoryStore(ABC):
     @abstractmethod
     def payloads(self, ids: Sequence[str]) -> dict[str, dict]: ...
 
+    def lexical_terms(self, ids: Sequence[str]) -> dict[str, set[int]]:
+        """The lexical term indexes stored for each point (for query-term coverage in fusion);
+        {} where the engine cannot return them cheaply, and fusion then weighs lexical hits as ranked."""
+        return {}
+
     @abstractmethod
     def scroll_payloads(self, kinds: Sequence[str] | None = None, with_payload: bool = True,
                         flt: MemoryFilter | None = None) -> Iterable[tuple[str, dict]]: ...

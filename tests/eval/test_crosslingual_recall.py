@@ -27,7 +27,7 @@ def recall_report(config: TwinConfig) -> dict:
             served = {label: tuple(_retrieved(h) for h in served_memories(config, b, search, q.question))
                       for label, b in budgets.items()}
             results.append(QuestionResult(q.category, frozenset(q.evidence), ranked, served))
-    return score(results, (1, 5, 10))
+    return score(results, (1, 3, 5, 10))
 
 
 def test_cross_language_questions_reach_the_prompt():
@@ -39,3 +39,12 @@ def test_cross_language_questions_reach_the_prompt():
     # lexical search alone cannot bridge the languages; the fused ranking is what finds them
     lexical_only = recall_report(TwinConfig(memory={"dense_weight": 0.0, "sparse_weight": 1.0}))
     assert lexical_only["overall"]["5"] < hybrid["overall"]["5"]
+
+
+def test_weak_lexical_matches_across_languages_do_not_outrank_dense_ones():
+    # Lexical hits scaled by the share of the question's terms they hold: a Chinese question's
+    # common characters matching the wrong Chinese chat no longer beat the English evidence.
+    covered = recall_report(TwinConfig())
+    as_ranked = recall_report(TwinConfig(memory={"lexical_coverage": 0.0}))
+    assert covered["overall"]["3"] >= 0.9 > as_ranked["overall"]["3"]
+    assert covered["overall"]["1"] > as_ranked["overall"]["1"]

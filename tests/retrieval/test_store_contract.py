@@ -152,3 +152,12 @@ def test_sigkill_during_indexing_then_rerun_matches_clean_run(tmp_path, store_ki
         build_store(store, hash_embedder, lexical, memories)
         assert store.all_ids() == rerun
         assert store.count() == len(memories)
+
+
+def test_lexical_terms_are_the_stored_sparse_indexes(tmp_path, store_kind, hash_embedder, lexical, persona_memories):
+    with make_store(store_kind, tmp_path, store_meta(hash_embedder, lexical)) as store:
+        build_store(store, hash_embedder, lexical, persona_memories[:3])
+        ids = [m.id for m in persona_memories[:3]]
+        terms = store.lexical_terms(ids + ["00000000-0000-4000-8000-000000000000"])  # a missing one is left out
+        assert terms == {m.id: set(lexical.document(m.text).indices) for m in persona_memories[:3]}
+        assert store.lexical_terms([]) == {}
