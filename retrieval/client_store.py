@@ -239,11 +239,11 @@ class ClientStore(MemoryStore):
             return {}
         return {str(r.id): r.payload or {} for r in self.client.retrieve(self.collection, list(ids), with_payload=True)}
 
-    def lexical_terms(self, ids: Sequence[str]) -> dict[str, set[int]]:
+    def lexical_terms(self, ids: Sequence[str]) -> dict[str, Sequence[int]]:
         if not ids:
             return {}
         points = self.client.retrieve(self.collection, list(ids), with_payload=False, with_vectors=[LEXICAL])
-        return {str(r.id): set(r.vector[LEXICAL].indices) for r in points
+        return {str(r.id): r.vector[LEXICAL].indices for r in points
                 if isinstance(r.vector, dict) and LEXICAL in r.vector}
 
     def close(self) -> None:

@@ -293,11 +293,15 @@ class EdgeStore(MemoryStore):
         return {str(r.id): r.payload or {} for r in self.shard.retrieve(list(ids), True, False)}
 
     @_engine_call
-    def lexical_terms(self, ids: Sequence[str]) -> dict[str, set[int]]:
+    def lexical_terms(self, ids: Sequence[str]) -> dict[str, Sequence[int]]:
         if not ids:
             return {}
-        return {str(r.id): set(r.vector[LEXICAL].indices) for r in self.shard.retrieve(list(ids), False, [LEXICAL])
-                if r.vector and LEXICAL in r.vector}
+        terms = {}
+        for point in self.shard.retrieve(list(ids), False, [LEXICAL]):
+            vectors = point.vector  # built on each access: read it once
+            if vectors and LEXICAL in vectors:
+                terms[str(point.id)] = vectors[LEXICAL].indices
+        return terms
 
     @_engine_call
     def optimize(self) -> None:

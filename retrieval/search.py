@@ -50,20 +50,29 @@ def rrf(lists: Sequence[tuple[float, Sequence[Candidate]]], rrf_k: int,
     return fused
 
 
-def coverage_scale(store: MemoryStore, query: Sparse, candidates: Sequence[Candidate], exponent: float) -> dict[str, float]:
+def coverage_scale(store: MemoryStore, query: Sparse, lexical_lists: Sequence[Sequence[Candidate]], exponent: float,
+                   depth: int) -> dict[str, float]:
     """{id: (share of the query's lexical terms the memory holds) ** exponent} for lexical hits.
 
     A lexical hit that shares one common character or a name with the question (a Chinese
     question against English chats) ranks high in its list all the same, and at lexical weight 2
     it beats the dense list's best; scaling by coverage leaves full matches as they were.
-    Measured on the bilingual fixture and LoCoMo (bench/memory_recall.py, tests/eval)."""
-    if exponent <= 0 or not candidates or not query:
+    Measured on the bilingual fixture and LoCoMo (bench/memory_recall.py, tests/eval).
+    Coverage is read for the first `depth` hits of each list (reading a point's terms costs
+    ~15 us); deeper hits, which match worse, get the lowest coverage found there."""
+    if exponent <= 0 or not query or not any(lexical_lists):
         return {}
-    terms = store.lexical_terms(list(dict.fromkeys(c.id for c in candidates)))
+    head = list(dict.fromkeys(c.id for cands in lexical_lists for c in cands[:depth]))
+    terms = store.lexical_terms(head)
     if not terms:
         return {}
     asked = set(query.indices)
-    return {pid: (len(asked & held) / len(asked)) ** exponent for pid, held in terms.items()}
+    scale = {pid: (len(asked.intersection(held)) / len(asked)) ** exponent for pid, held in terms.items()}
+    floor = min(scale.values())
+    for cands in lexical_lists:
+        for c in cands[depth:]:
+            scale.setdefault(c.id, floor)
+    return scale
 
 
 class HybridSearcher:
@@ -110,7 +119,8 @@ class HybridSearcher:
                          lists: Sequence[tuple[float, Sequence[Candidate]]]) -> list[dict[str, float] | None]:
         """Per list, the coverage scale of its hits (lexical lists) or None (dense lists)."""
         lexical = [i for i, q in enumerate(queries) if q.sparse is not None]
-        scale = coverage_scale(self.store, sparse, [c for i in lexical for c in lists[i][1]], self.params.lexical_coverage)
+        scale = coverage_scale(self.store, sparse, [lists[i][1] for i in lexical], self.params.lexical_coverage,
+                               self.params.candidates)
         return [scale if i in lexical and scale else None for i in range(len(lists))]
 
     def search(self, query: str, k: int = 8, flt: MemoryFilter | None = None, now: datetime | None = None,

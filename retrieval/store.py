@@ -167,7 +167,7 @@ class MemoryStore(ABC):
     @abstractmethod
     def payloads(self, ids: Sequence[str]) -> dict[str, dict]: ...
 
-    def lexical_terms(self, ids: Sequence[str]) -> dict[str, set[int]]:
+    def lexical_terms(self, ids: Sequence[str]) -> dict[str, Sequence[int]]:
         """The lexical term indexes stored for each point (for query-term coverage in fusion);
         {} where the engine cannot return them cheaply, and fusion then weighs lexical hits as ranked."""
         return {}

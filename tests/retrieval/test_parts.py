@@ -181,3 +181,24 @@ def test_server_transport_failures_become_unavailable_errors():
     wrapped = unavailable_from(ResponseHandlingException(httpx.ReadTimeout("timed out")), where)
     assert isinstance(wrapped, UnavailableError)
     assert unavailable_from(ValueError("bad filter"), where) is None
+
+
+def test_coverage_scale_reads_the_head_and_gives_deeper_hits_its_floor():
+    from twin.retrieval.lexical import Sparse
+    from twin.retrieval.search import coverage_scale
+    from twin.retrieval.store import Candidate
+
+    class Terms:
+        asked: list = []
+
+        def lexical_terms(self, ids):
+            self.asked.append(list(ids))
+            return {"a": [1, 2, 3, 4], "b": [1, 9], "c": [9]}
+
+    store = Terms()
+    lists = [[Candidate("a", 3.0), Candidate("b", 2.0), Candidate("d", 1.0)], [Candidate("c", 1.0), Candidate("e", 0.5)]]
+    scale = coverage_scale(store, Sparse([1, 2, 3, 4], [1.0] * 4), lists, 1.0, depth=2)
+    assert store.asked == [["a", "b", "c", "e"]]  # the first 2 of each list, once each
+    assert scale["a"] == 1.0 and scale["b"] == 0.25 and scale["c"] == 0.0
+    assert scale["d"] == 0.0  # past the head: the lowest coverage found there
+    assert coverage_scale(store, Sparse([1], [1.0]), lists, 0.0, depth=2) == {}  # exponent 0: off
