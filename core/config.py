@@ -174,7 +174,7 @@ class MemoryConfig(Section):
     collection: str = Field("twin_memories", description="collection name on a Qdrant server")
     top_k: int = Field(8, gt=0, description="memories retrieved per question at least; the service retrieves more when its memory budget holds more")
     dense_weight: float = Field(1.0, ge=0, description="weight of the dense list in rank fusion")
-    sparse_weight: float = Field(2.0, ge=0, description="weight of the lexical (BM25) list in rank fusion")
+    sparse_weight: float = Field(3.0, ge=0, description="weight of the lexical (BM25) list in rank fusion")
     rrf_k: int = Field(10, gt=0, description="reciprocal rank fusion constant (small = top ranks dominate)")
     candidates: int = Field(50, gt=0, description="candidates taken from each list before fusion")
     lexical_coverage: float = Field(1.0, ge=0, description="lexical hits count in fusion times (share of the question's terms they hold) to this power; 0 = as ranked (weak matches, e.g. across languages, no longer outrank dense ones)")

@@ -28,7 +28,7 @@ Reranker = Callable[[str, Sequence[str]], Sequence[float]]
 @dataclass
 class FusionParams:
     dense_weight: float = 1.0
-    sparse_weight: float = 2.0
+    sparse_weight: float = 3.0  # memory.sparse_weight
     rrf_k: int = 10
     candidates: int = 50  # per list
     time_mode: str = "boost"  # "boost" | "filter" | "off"
@@ -55,8 +55,8 @@ def coverage_scale(store: MemoryStore, query: Sparse, lexical_lists: Sequence[Se
     """{id: (share of the query's lexical terms the memory holds) ** exponent} for lexical hits.
 
     A lexical hit that shares one common character or a name with the question (a Chinese
-    question against English chats) ranks high in its list all the same, and at lexical weight 2
-    it beats the dense list's best; scaling by coverage leaves full matches as they were.
+    question against English chats) ranks high in its list all the same, and at a lexical weight
+    above the dense one it beats the dense best; scaling by coverage leaves full matches as they were.
     Measured on the bilingual fixture and LoCoMo (bench/memory_recall.py, tests/eval).
     Coverage is read for the first `depth` hits of each list (reading a point's terms costs
     ~15 us); deeper hits, which match worse, get the lowest coverage found there."""
