@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing as mp
+import pickle
+import queue
 import sqlite3
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -174,7 +177,7 @@ def _row_batches_in_worker(path: Path, parser: Parser, config, owner, key: bytes
     try:
         while True:
             try:
-                kind, payload = receiver.recv()
+                kind, payload = pickle.loads(receiver.recv_bytes())
             except EOFError:
                 raise StoreError(f"{path}: the parsing process died (exit code {worker.exitcode})") from None
             if kind == "rows":
@@ -192,16 +195,31 @@ def _row_batches_in_worker(path: Path, parser: Parser, config, owner, key: bytes
             worker.terminate()
 
 
+# Batches the worker may parse ahead of the storing process. A pipe holds 64 KB and a batch is
+# ~600 KB, so without a sending thread the parser would wait for every batch to be read.
+AHEAD = 4
+
+
 def _parse_worker(sender, path: Path, parser: Parser, config, owner, key: bytes) -> None:
+    outbox: queue.Queue[bytes | None] = queue.Queue(maxsize=AHEAD)
+
+    def send_all() -> None:  # writes release the GIL: parsing goes on meanwhile
+        while (data := outbox.get()) is not None:
+            sender.send_bytes(data)
+
+    mailer = threading.Thread(target=send_all, name="twin-parse-sender", daemon=True)
+    mailer.start()
     parsed = _Parsed()
     try:
         for batch in _row_batches(path, parser, config, owner, key, parsed):
-            sender.send(("rows", batch))
-        sender.send(("done", parsed))
+            outbox.put(pickle.dumps(("rows", batch), pickle.HIGHEST_PROTOCOL))
+        outbox.put(pickle.dumps(("done", parsed), pickle.HIGHEST_PROTOCOL))
     except BaseException as exc:  # handed to the parent, which raises it: nothing is swallowed
         try:
-            sender.send(("error", exc))
+            outbox.put(pickle.dumps(("error", exc), pickle.HIGHEST_PROTOCOL))
         except Exception:  # the exception itself does not pickle: send its text instead
-            sender.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+            outbox.put(pickle.dumps(("error", RuntimeError(f"{type(exc).__name__}: {exc}")), pickle.HIGHEST_PROTOCOL))
     finally:
+        outbox.put(None)
+        mailer.join()
         sender.close()

@@ -30,3 +30,14 @@ def test_compiled_tokenizer_is_used_and_agrees_with_the_pure_one():
     cosines = (a * b).sum(axis=1)
     assert cosines.min() >= 0.98, cosines
     assert np.isclose(cosines[0], 1.0, atol=1e-5) and np.isclose(cosines[1], 1.0, atol=1e-5)  # same pieces: same vector
+
+
+def test_a_batch_split_across_two_threads_embeds_as_one_thread_does():
+    from twin.retrieval.embedders import SPLIT_MIN, Usem3Embedder
+
+    embedder = Usem3Embedder()
+    texts = [f"{text} ({i})" for i in range(2 * SPLIT_MIN + 3) for text in TEXTS[:1]] + TEXTS
+    split = embedder.embed_batch(texts)  # big enough to be split
+    one_by_one = np.stack([embedder.embed_batch([t])[0] for t in texts])  # too small to be split
+    assert split.shape == (len(texts), 512)
+    assert np.abs(split - one_by_one).max() < 1e-5
