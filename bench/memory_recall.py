@@ -177,6 +177,37 @@ def expand_sweep(base: MemoryConfig) -> tuple[int, int]:
     return best, best_min
 
 
+CAPS = (1000, 2000, 3000, 4000, 6000, 8000, 12000)
+CAP_TOLERANCE = 0.01  # the pick: the smallest cap within 1 point of the best cap's served recall
+
+
+def cap_sweep(base: MemoryConfig) -> int:
+    """Served recall for a 32k-context model per service.memory_tokens_cap (at 32k the cap, not
+    the 25% share, sets the memory block), tune and held out; the pick on the tune half is the
+    smallest cap within CAP_TOLERANCE of the best. Served recall only grows with the block, so
+    the rule trades a point of recall for a shorter prompt (and fewer memories fetched)."""
+    from twin.config import TwinConfig
+
+    rows: dict[str, dict[int, dict]] = {}
+    for split in ("tune", "test"):
+        for cap in CAPS:
+            config = TwinConfig(memory=base)
+            config.service.memory_tokens_cap = cap
+            rows.setdefault(split, {})[cap] = locomo_recall(LOCOMO, KS, config, samples=SPLITS[split],
+                                                            windows=(32768,), embedding_cache=CACHE)
+    tune = {cap: r["served"]["32k"] for cap, r in rows["tune"].items()}
+    pick = min(cap for cap, v in tune.items() if v >= max(tune.values()) - CAP_TOLERANCE)
+    print(f"\nserved recall at 32k by service.memory_tokens_cap (memories / tokens in the prompt)")
+    print(f"{'cap':>6} {'tune':>8} {'held-out':>9} {'memories':>9} {'tokens':>7}")
+    for cap in CAPS:
+        t, h = rows["tune"][cap], rows["test"][cap]
+        print(f"{cap:>6} {t['served']['32k']:>8.3f} {h['served']['32k']:>9.3f} {h['memories_served']['32k']:>9.1f} "
+              f"{h['tokens_served']['32k']:>7.0f}")
+    print(f"\npick on the tune half (smallest cap within {CAP_TOLERANCE:.2f} of the best): {pick}; "
+          f"shipped: {TwinConfig().service.memory_tokens_cap}")
+    return pick
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", choices=sorted(SPLITS), default=None, help="one split (default: test, tune and all)")
@@ -185,6 +216,8 @@ def main() -> None:
                         help="with --sweep: rrf_k, weights and lexical coverage, one at a time from the shipped defaults")
     parser.add_argument("--expand-sweep", action="store_true",
                         help="budgeted recall per number of hits packed with their session neighbours, tune and held out")
+    parser.add_argument("--cap-sweep", action="store_true",
+                        help="served recall at 32k per service.memory_tokens_cap, tune and held out")
     parser.add_argument("--json", action="store_true", help="print the result JSON instead of the table")
     for name, field in MemoryConfig.model_fields.items():
         if field.annotation in (int, float, str) or name in ("lexical", "time_mode"):
@@ -193,6 +226,9 @@ def main() -> None:
     args = parser.parse_args()
     overrides = {k: v for k, v in vars(args).items() if k in MemoryConfig.model_fields and v is not None}
     base = MemoryConfig(**overrides)
+    if args.cap_sweep:
+        cap_sweep(base)
+        return
     if args.expand_sweep:
         expand_sweep(base)
         return

@@ -215,7 +215,7 @@ class ServiceConfig(Section):
     fallback_context_tokens: int = Field(2048, gt=0, description="context window assumed when the backend cannot tell (a server without max_model_len)")
     echo_context_tokens: int = Field(2048, gt=0, description="the context window the echo backend (tests, bench) reports as its model's")
     memory_share: float = Field(0.25, gt=0, lt=1, description="share of the context window given to retrieved memories")
-    memory_tokens_cap: int = Field(6000, gt=0, description="most tokens of memories per prompt, whatever the window (longer prompts are slower to read)")
+    memory_tokens_cap: int = Field(8000, gt=0, description="most tokens of memories per prompt, whatever the window (longer prompts are slower to read); bench/memory_recall.py --cap-sweep")
     memory_tokens: int | None = Field(None, gt=0, description="fixed memory budget in tokens; None = memory_share of the context window, at most memory_tokens_cap")
     default_max_tokens: int = Field(256, gt=0, description="reply length when a request names none")
     repetition_penalty: float = Field(1.1, ge=1.0, description="in-process generation: >1 discourages loops in small models")

@@ -60,9 +60,9 @@ def test_budget_follows_a_32k_and_a_2k_backend():
     small, small_memory = echo_twin(2048)
     b32, b2 = big.backend.memory_budget(), small.backend.memory_budget()
     assert b32.context_tokens == 32768 and b2.context_tokens == 2048
-    assert b32.memory_tokens == 6000  # 25% of 32k is 8192, capped by service.memory_tokens_cap
+    assert b32.memory_tokens == 8000  # 25% of 32k is 8192, capped by service.memory_tokens_cap
     assert b2.memory_tokens == 512  # 25% of 2k
-    assert b32.top_k == 6000 // TOKENS_PER_CANDIDATE and b2.top_k == 512 // TOKENS_PER_CANDIDATE
+    assert b32.top_k == 8000 // TOKENS_PER_CANDIDATE and b2.top_k == 512 // TOKENS_PER_CANDIDATE
     plan32, plan2 = ask(big), ask(small)
     assert big_memory.asked == [b32.top_k] and small_memory.asked == [b2.top_k]
     # the 32k prompt holds many more memories, each within its block's budget
@@ -114,7 +114,7 @@ def test_openai_backend_reads_vllm_max_model_len():
 
     backend = openai_backend(vllm)
     budget = backend.memory_budget()
-    assert budget.context_tokens == 32768 and budget.memory_tokens == 6000 and "max_model_len" in budget.source
+    assert budget.context_tokens == 32768 and budget.memory_tokens == 8000 and "max_model_len" in budget.source
     backend.memory_budget()
     assert calls == ["/v1/models"]  # asked once, then remembered
 
