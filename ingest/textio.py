@@ -9,8 +9,9 @@ from twin.errors import InputError
 
 # Direction marks and other invisible characters exporters sprinkle into names and times.
 # ZWJ (U+200D) and variation selectors are kept: they hold emoji sequences together.
-_INVISIBLE = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
-_TO_CLEAN = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff\xa0\u202f]")
+_INVISIBLE_MARKS = "\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff"
+_INVISIBLE = re.compile(f"[{_INVISIBLE_MARKS}]")
+_TO_CLEAN = re.compile(f"[{_INVISIBLE_MARKS}\xa0\u202f]")  # the marks and the no-break spaces
 
 
 def clean(text: str) -> str:

@@ -93,7 +93,7 @@ class MemoryIndex:
 
             with CorpusStore(self.corpus) as corpus:
                 corpus.add_note(memory.id, memory.text, when)
-        add_memories(self.store, self.embedder, self.lexical, [memory])
+        self.update_memories([memory])
         return memory.id
 
     def update_memories(self, add: Sequence[Memory], remove: Sequence[str] = ()) -> tuple[int, int]:
@@ -192,21 +192,6 @@ def memory_stats(store: MemoryStore) -> dict:
         "messages_per_memory": round(messages / chats, 3) if chats else 0.0,
         "tokens_per_memory": round(tokens / chats, 1) if chats else (round(total_tokens / total, 1) if total else 0.0),
     }
-
-
-def add_memories(store: MemoryStore, embedder: Embedder, lexical: LexicalEncoder, memories: Sequence[Memory],
-                 progress=None) -> int:
-    """Embed and upsert the memories not stored yet; returns how many were new."""
-    ids = [m.id for m in memories]
-    have = store.existing(ids)
-    new = [m for m in memories if m.id not in have]
-    if not new:
-        return 0
-    vectors = embedder.embed_documents([m.text for m in new])
-    store.upsert(stored_points(new, vectors, lexical))
-    if progress:
-        progress(len(new))
-    return len(new)
 
 
 def stored_points(memories: Sequence[Memory], vectors, lexical: LexicalEncoder) -> list[StoredPoint]:
