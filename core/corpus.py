@@ -79,6 +79,9 @@ _MSG_COLUMNS = (
 # A forgotten record is not stored again when its export is ingested again (last parameter: source_id).
 _INSERT_MESSAGE = (f"INSERT OR IGNORE INTO messages ({_MSG_COLUMNS}) SELECT {', '.join('?' * 14)} "
                    f"WHERE NOT EXISTS (SELECT 1 FROM tombstones WHERE key = ?)")
+# The same without the tombstone lookup, for a corpus where no message or document was forgotten
+# (nearly all of them): the lookup is about a quarter of an insert's cost.
+_INSERT_MESSAGE_UNCHECKED = f"INSERT OR IGNORE INTO messages ({_MSG_COLUMNS}) VALUES ({', '.join('?' * 14)})"
 _INSERT_DOCUMENT = ("INSERT OR IGNORE INTO documents SELECT ?, ?, ?, ?, ?, ?, ?, ? "
                     "WHERE NOT EXISTS (SELECT 1 FROM tombstones WHERE key = ?)")
 
@@ -139,13 +142,20 @@ class CorpusStore:
         before = self.db.total_changes
         if scrub_text is not None:
             rows = [(*r[:10], scrub_text(r[10]), *r[11:]) for r in rows]
-        params = [(message_id(r[1], r[9], r[5], r[10]), *r, r[1]) for r in rows]
+        if self._any_source_forgotten():
+            sql, params = _INSERT_MESSAGE, [(message_id(r[1], r[9], r[5], r[10]), *r, r[1]) for r in rows]
+        else:
+            sql, params = _INSERT_MESSAGE_UNCHECKED, [(message_id(r[1], r[9], r[5], r[10]), *r) for r in rows]
         # In id order, a batch's inserts walk the (random) id index once from left to right
         # instead of jumping across it: ~3 us less per row. Rowids stay larger than any earlier
         # batch's, which is all `texts_added_since` needs.
         params.sort(key=_first)  # stable: of two equal ids in one batch, the first in the file is kept
-        self.db.executemany(_INSERT_MESSAGE, params)
+        self.db.executemany(sql, params)
         return self.db.total_changes - before
+
+    def _any_source_forgotten(self) -> bool:
+        # read inside the caller's write transaction: no tombstone can appear before its inserts run
+        return self.db.execute("SELECT 1 FROM tombstones WHERE kind = 'source' LIMIT 1").fetchone() is not None
 
     def add_document_rows(self, rows: Iterable[tuple]) -> int:
         before = self.db.total_changes

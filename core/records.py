@@ -18,17 +18,20 @@ from datetime import datetime
 TWIN_NAMESPACE = uuid.UUID("5b0f3f8e-6a43-4c1e-9d0a-2f5e1c7a9b11")
 
 
-_NAMESPACE_BYTES = TWIN_NAMESPACE.bytes
+# sha1 already fed the namespace: each id copies it instead of hashing the namespace again.
+_NAMESPACED_SHA1 = hashlib.sha1(TWIN_NAMESPACE.bytes)
+# RFC 4122 variant bits 10xx on the 17th hex digit: 0-3 -> 8, 4-7 -> 9, 8-b -> a, c-f -> b.
+_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def stable_id(*parts: str) -> str:
     """uuid5 of the parts joined by a unit separator; equal to `str(uuid.uuid5(TWIN_NAMESPACE, ...))`,
-    computed without building a UUID object because ingest calls it once per message."""
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + "\x1f".join(parts).encode("utf-8")).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    computed on the hex digest without building a UUID object because ingest calls it once per message."""
+    digest = _NAMESPACED_SHA1.copy()
+    digest.update("\x1f".join(parts).encode("utf-8"))
+    h = digest.hexdigest()
+    # version 5 in the 13th digit, the variant in the 17th
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 class MessageKind(enum.StrEnum):
