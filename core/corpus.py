@@ -135,13 +135,13 @@ class CorpusStore:
     def add_documents(self, documents: Iterable[Document]) -> int:
         return self.add_document_rows(document_row(d) for d in documents)
 
-    def add_message_rows(self, rows: Iterable[tuple], scrub_text: Callable[[str], str] | None = None) -> int:
+    def add_message_rows(self, rows: Iterable[tuple],
+                         scrub_rows: Callable[[Iterable[tuple]], list[tuple]] | None = None) -> int:
         """Insert rows made by `message_row` (possibly in another process); returns how many were new.
-        `scrub_text` (twin.ingest.pii.Scrubber) rewrites each text before it is stored. The id is
-        derived here, on the storing side, which balances the work of a parse worker."""
+        `scrub_rows` (twin.ingest.pipeline.MessageRowScrubber) rewrites them before they are stored.
+        The id is derived here, on the storing side, which balances the work of a parse worker."""
         before = self.db.total_changes
-        if scrub_text is not None:
-            rows = [(*r[:10], scrub_text(r[10]), *r[11:]) for r in rows]
+        rows = scrub_rows(rows) if scrub_rows is not None else rows
         if self._any_source_forgotten():
             sql, params = _INSERT_MESSAGE, [(message_id(r[1], r[9], r[5], r[10]), *r, r[1]) for r in rows]
         else:
@@ -296,24 +296,14 @@ class CorpusStore:
         return digest.hexdigest()
 
 
-def message_row(m: Message, text: str | None = None, names: tuple[str, str, str, str] | None = None,
-                message_id=None) -> tuple:
-    """The stored columns of `m` except its id (see `add_message_rows`); `text` replaces its text
-    (the PII-scrubbed version) without building a new record, since this runs once per message.
-    `names`, when given, replaces (conversation_id, conversation_name, sender_id, sender_name) and
-    `message_id` rewrites the message ids: the twin.ingest.pii pseudonyms."""
+def message_row(m: Message) -> tuple:
+    """The stored columns of `m` except its id (see `add_message_rows`), as plain values that pass
+    cheaply between processes."""
     # The kinds are StrEnums, i.e. already str: binding them directly skips the slow `.value`.
-    if names is not None:
-        conversation_id, conversation_name, sender_id, sender_name = names
-        return (
-            m.source, message_id(m.source_id), conversation_id, conversation_name, str.__str__(m.chat_kind),
-            sender_id, sender_name, int(m.is_owner), m.timestamp.timestamp(), m.timestamp.isoformat(),
-            m.text if text is None else text, str.__str__(m.kind), message_id(m.reply_to),
-        )
     return (
         m.source, m.source_id, m.conversation_id, m.conversation_name, str.__str__(m.chat_kind),
         m.sender_id, m.sender_name, int(m.is_owner), m.timestamp.timestamp(), m.timestamp.isoformat(),
-        m.text if text is None else text, str.__str__(m.kind), m.reply_to,
+        m.text, str.__str__(m.kind), m.reply_to,
     )
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import marshal
 import multiprocessing as mp
 import pickle
 import queue
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,13 +96,14 @@ class _Parsed:
 def _ingest_one(path, parser: Parser, config, store, owner, key: bytes, report: FileReport, on_progress) -> None:
     parsed = _Parsed()
     batches = _row_batches_in_worker if _worth_a_worker(path) else _row_batches
-    # Message text is scrubbed here, on the storing side, not in the parse worker: with a worker
+    # Message rows are scrubbed here, on the storing side, not in the parse worker: with a worker
     # the two processes then do about equal work per message (parse vs scrub + id + insert).
-    text_pii: Counter = Counter()
-    scrub_text = Scrubber(config.ingest.pii, counts=text_pii, key=key) if config.ingest.pii.enabled else None
+    row_pii: Counter = Counter()
+    scrubber = Scrubber(config.ingest.pii, counts=row_pii, key=key) if config.ingest.pii.enabled else None
+    scrub_rows = MessageRowScrubber(scrubber) if scrubber else None
     with store.transaction():  # all of the file or none of it
         for message_rows, document_rows in batches(path, parser, config, owner, key, parsed):
-            report.new += store.add_message_rows(message_rows, scrub_text) + store.add_document_rows(document_rows)
+            report.new += store.add_message_rows(message_rows, scrub_rows) + store.add_document_rows(document_rows)
             if on_progress:
                 on_progress(path, parsed.messages + parsed.documents)
         if parsed.messages + parsed.documents == 0 and not parsed.skipped:
@@ -110,41 +112,53 @@ def _ingest_one(path, parser: Parser, config, store, owner, key: bytes, report: 
         stored_path = Scrubber(config.ingest.pii, key=key).identity(str(path)) if key else str(path)
         store.record_file(stored_path, file_sha256(path) if path.is_file() else "-", parser.name, parsed.messages, parsed.documents)
     report.messages, report.documents = parsed.messages, parsed.documents
-    report.skipped, report.pii, report.warnings = parsed.skipped, parsed.pii + text_pii, parsed.warnings
+    report.skipped, report.pii, report.warnings = parsed.skipped, parsed.pii + row_pii, parsed.warnings
     for conversation, seen in parsed.owners_seen.items():
-        if not seen:
-            report.warnings.append(
-                f"{conversation}: none of these messages is the owner's; set [owner] ids/names in twin.toml"
-            )
+        if not seen:  # named as stored, so a warning shows no phone number either
+            shown = scrubber.identity(conversation) if scrubber else conversation
+            report.warnings.append(f"{shown}: none of these messages is the owner's; set [owner] ids/names in twin.toml")
+
+
+class MessageRowScrubber:
+    """PII out of a batch of `twin.corpus.message_row` rows: the text gets placeholders; chat and
+    sender ids and names, and message ids, get keyed pseudonyms (an unsaved contact's phone number
+    is their id and name: see twin.ingest.pii)."""
+
+    def __init__(self, scrubber: Scrubber):
+        self.scrubber = scrubber
+        # A chat has a few (chat, sender) pairs repeated on every message: each is scrubbed once.
+        self._names: dict[tuple[str, str, str, str], tuple[str, str, str, str]] = {}
+
+    def __call__(self, rows: Iterable[tuple]) -> list[tuple]:
+        text, message_id, identity, scrubbed_names = (
+            self.scrubber, self.scrubber.message_id, self.scrubber.identity, self._names)
+        out = []
+        for (source, source_id, chat_id, chat_name, chat_kind, sender_id, sender_name, is_owner, ts, time, body,
+             kind, reply_to) in rows:
+            who = (chat_id, chat_name, sender_id, sender_name)
+            names = scrubbed_names.get(who)
+            if names is None:
+                names = scrubbed_names[who] = (identity(chat_id), identity(chat_name), identity(sender_id),
+                                               identity(sender_name))
+            out.append((source, message_id(source_id), names[0], names[1], chat_kind, names[2], names[3], is_owner, ts,
+                        time, text(body), kind, message_id(reply_to)))
+        return out
 
 
 def _row_batches(path: Path, parser: Parser, config, owner, key: bytes, parsed: _Parsed) -> Iterator[tuple[list, list]]:
-    """Parse and turn records into store rows, a batch at a time. Names, chat ids and message
-    ids get their PII pseudonyms here; message text is scrubbed by `add_message_rows`."""
+    """Parse and turn records into store rows, a batch at a time. Document text is scrubbed here;
+    message rows are scrubbed on the storing side (`MessageRowScrubber`)."""
     ctx = ParseContext(path=path, tz=config.ingest.tz, owner=owner, date_order=config.ingest.date_order,
                        skipped=parsed.skipped, warnings=parsed.warnings)
     scrub = Scrubber(config.ingest.pii, counts=parsed.pii, key=key)
-    # Ids and names too: an unsaved contact's phone number is their id and name (see twin.ingest.pii).
-    # A chat has a few (chat, sender) pairs repeated on every message: each is scrubbed once.
-    pii_on = config.ingest.pii.enabled
-    scrubbed_names: dict[tuple[str, str, str, str], tuple[str, str, str, str]] = {}
-    identity, message_id = scrub.identity, scrub.message_id
     owners_seen = parsed.owners_seen
     messages: list[tuple] = []
     documents: list[tuple] = []
     for record in parser.parse(path, ctx):
         if type(record) is Message:
-            names = None
-            if pii_on:
-                who = (record.conversation_id, record.conversation_name, record.sender_id, record.sender_name)
-                names = scrubbed_names.get(who)
-                if names is None:
-                    names = scrubbed_names[who] = (identity(who[0]), identity(who[1]), identity(who[2]), identity(who[3]))
-            row = message_row(record, None, names, message_id)
-            messages.append(row)
-            conversation = row[2]  # as stored, so warnings name no phone number either
-            if record.is_owner or conversation not in owners_seen:
-                owners_seen[conversation] = record.is_owner or owners_seen.get(conversation, False)
+            messages.append(message_row(record))
+            if record.is_owner or record.conversation_id not in owners_seen:
+                owners_seen[record.conversation_id] = record.is_owner or owners_seen.get(record.conversation_id, False)
         else:
             record = dataclasses.replace(record, text=scrub(record.text), title=scrub(record.title))
             documents.append(document_row(record))
@@ -177,9 +191,10 @@ def _row_batches_in_worker(path: Path, parser: Parser, config, owner, key: bytes
     try:
         while True:
             try:
-                kind, payload = pickle.loads(receiver.recv_bytes())
+                data = receiver.recv_bytes()
             except EOFError:
                 raise StoreError(f"{path}: the parsing process died (exit code {worker.exitcode})") from None
+            kind, payload = ("rows", marshal.loads(data[1:])) if data[:1] == _MARSHALLED else pickle.loads(data[1:])
             if kind == "rows":
                 yield payload
             elif kind == "error":
@@ -193,6 +208,20 @@ def _row_batches_in_worker(path: Path, parser: Parser, config, owner, key: bytes
         worker.join(timeout=5)
         if worker.is_alive():
             worker.terminate()
+
+
+# Row batches are plain tuples of str/int/float/None, which marshal packs ~3x faster than pickle;
+# anything else (a plugin's str subclass, the final report, an error) goes pickled.
+_MARSHALLED, _PICKLED = b"m", b"p"
+
+
+def _packed(kind: str, payload) -> bytes:
+    if kind == "rows":
+        try:
+            return _MARSHALLED + marshal.dumps(payload)
+        except ValueError:  # unmarshallable object
+            pass
+    return _PICKLED + pickle.dumps((kind, payload), pickle.HIGHEST_PROTOCOL)
 
 
 # Batches the worker may parse ahead of the storing process. A pipe holds 64 KB and a batch is
@@ -212,13 +241,13 @@ def _parse_worker(sender, path: Path, parser: Parser, config, owner, key: bytes)
     parsed = _Parsed()
     try:
         for batch in _row_batches(path, parser, config, owner, key, parsed):
-            outbox.put(pickle.dumps(("rows", batch), pickle.HIGHEST_PROTOCOL))
-        outbox.put(pickle.dumps(("done", parsed), pickle.HIGHEST_PROTOCOL))
+            outbox.put(_packed("rows", batch))
+        outbox.put(_packed("done", parsed))
     except BaseException as exc:  # handed to the parent, which raises it: nothing is swallowed
         try:
-            outbox.put(pickle.dumps(("error", exc), pickle.HIGHEST_PROTOCOL))
+            outbox.put(_packed("error", exc))
         except Exception:  # the exception itself does not pickle: send its text instead
-            outbox.put(pickle.dumps(("error", RuntimeError(f"{type(exc).__name__}: {exc}")), pickle.HIGHEST_PROTOCOL))
+            outbox.put(_packed("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
     finally:
         outbox.put(None)
         mailer.join()

@@ -3,6 +3,7 @@ one transaction per file, and the CLI."""
 
 from __future__ import annotations
 
+import enum
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -181,3 +182,26 @@ def test_parse_worker_gives_the_same_corpus_and_errors(tmp_path, monkeypatch):
     assert [r.new for r in in_process[0]] == [r.new for r in in_worker[0]] == [9, 0]
     assert in_worker[0][0].pii == in_process[0][0].pii
     assert in_worker[0][1].error == in_process[0][1].error and "is_sender" in in_worker[0][1].error
+
+
+class _Tag(enum.StrEnum):  # at module level, so pickle can find it
+    NOTE = "note"
+
+
+def test_worker_batches_round_trip_plain_and_subclassed_values():
+    """Row batches cross the pipe marshalled; a plugin's str subclass falls back to pickle intact."""
+    import marshal
+    import pickle
+
+    import twin.ingest.pipeline as pipeline
+
+    def unpacked(data: bytes):
+        return ("rows", marshal.loads(data[1:])) if data[:1] == pipeline._MARSHALLED else pickle.loads(data[1:])
+
+    plain = ([("wechat", "wechat:1", "c", "c", "private", "s", "s", 1, 1.5, "2024-01-01T00:00:00+08:00", "hi", "text", None)], [])
+    assert pipeline._packed("rows", plain)[:1] == pipeline._MARSHALLED
+    assert unpacked(pipeline._packed("rows", plain)) == ("rows", plain)
+    odd = ([("wechat", _Tag.NOTE)], [])
+    assert pipeline._packed("rows", odd)[:1] == pipeline._PICKLED
+    kind, payload = unpacked(pipeline._packed("rows", odd))
+    assert kind == "rows" and payload[0][0][1] is _Tag.NOTE
