@@ -6,6 +6,8 @@
                                                         # tune half, then the best row on the held-out half
     python bench/memory_recall.py --expand-sweep        # how many hits get their session neighbours, and
                                                         # from which budget (memory.expand_*), both halves
+    python bench/memory_recall.py --cap-sweep           # service.memory_tokens_cap, both halves
+    python bench/memory_recall.py --topk-sweep          # memory.candidate_headroom (memories fetched), both halves
 
 Prints, per split: recall@k (k=5,10,25, all evidence covered) per LoCoMo category number and
 overall, the "any evidence" variant, messages and tokens per memory, recall within a 1,000 /
@@ -208,6 +210,54 @@ def cap_sweep(base: MemoryConfig) -> int:
     return pick
 
 
+HEADROOMS = (1.0, 1.5, 2.0, 3.0, 4.0)
+HEADROOM_TOLERANCE = 0.0025  # the pick: the smallest headroom within a quarter point of the best
+
+
+def topk_sweep(base: MemoryConfig) -> float:
+    """Served recall at 2k and 32k per memory.candidate_headroom (top_k = headroom x the memories
+    the block holds at the store's average size), tune and held out, against the size-blind
+    top_k (block / 40 tokens, at most 200) it replaces. Fewer memories fetched make the search
+    faster (bench/memory_latency.py); the pick on the tune half is the smallest headroom within
+    HEADROOM_TOLERANCE of the best one's served recall at 32k."""
+    from twin.config import TwinConfig
+
+    def run(split, headroom):
+        if headroom is None:  # the size-blind depth: what the service did before it knew the store
+            return locomo_recall_blind(TwinConfig(memory=base), split)
+        config = TwinConfig(memory=base.model_copy(update={"candidate_headroom": headroom}))
+        return locomo_recall(LOCOMO, KS, config, samples=SPLITS[split], windows=(2048, 32768), embedding_cache=CACHE)
+
+    rows = {(split, h): run(split, h) for split in ("tune", "test") for h in (None, *HEADROOMS)}
+    tune = {h: rows["tune", h]["served"]["32k"] for h in HEADROOMS}
+    pick = min(h for h, v in tune.items() if v >= max(tune.values()) - HEADROOM_TOLERANCE)
+    print("\nserved recall by memory.candidate_headroom (top_k: mean over the conversations' stores)")
+    print(f"{'headroom':>9} {'top_k 32k':>10} {'tune 32k':>9} {'held-out 32k':>13} {'tune 2k':>8} {'held-out 2k':>12}")
+    for h in (None, *HEADROOMS):
+        t, held = rows["tune", h], rows["test", h]
+        label = "size-blind" if h is None else f"{h:g}"
+        print(f"{label:>9} {held['served_budgets']['32k']['top_k']:>10} {t['served']['32k']:>9.3f} "
+              f"{held['served']['32k']:>13.3f} {t['served']['2k']:>8.3f} {held['served']['2k']:>12.3f}")
+    print(f"\npick on the tune half (smallest headroom within {HEADROOM_TOLERANCE} of the best at 32k): {pick:g}; "
+          f"shipped: {MemoryConfig().candidate_headroom:g}")
+    return pick
+
+
+def locomo_recall_blind(config, split: str) -> dict:
+    """locomo_recall with the top_k the service chose before it knew its store's memory size."""
+    from unittest import mock
+
+    import twin.eval.recall as recall
+
+    blind = recall.served_budgets
+
+    def without_size(config, windows, tokens_per_memory=None):
+        return blind(config, windows, None)
+
+    with mock.patch.object(recall, "served_budgets", without_size):
+        return locomo_recall(LOCOMO, KS, config, samples=SPLITS[split], windows=(2048, 32768), embedding_cache=CACHE)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", choices=sorted(SPLITS), default=None, help="one split (default: test, tune and all)")
@@ -218,6 +268,8 @@ def main() -> None:
                         help="budgeted recall per number of hits packed with their session neighbours, tune and held out")
     parser.add_argument("--cap-sweep", action="store_true",
                         help="served recall at 32k per service.memory_tokens_cap, tune and held out")
+    parser.add_argument("--topk-sweep", action="store_true",
+                        help="served recall per memory.candidate_headroom (how many memories are fetched), tune and held out")
     parser.add_argument("--json", action="store_true", help="print the result JSON instead of the table")
     for name, field in MemoryConfig.model_fields.items():
         if field.annotation in (int, float, str) or name in ("lexical", "time_mode"):
@@ -228,6 +280,9 @@ def main() -> None:
     base = MemoryConfig(**overrides)
     if args.cap_sweep:
         cap_sweep(base)
+        return
+    if args.topk_sweep:
+        topk_sweep(base)
         return
     if args.expand_sweep:
         expand_sweep(base)

@@ -9,6 +9,7 @@ prints the result and `twin eval recall` measures served recall with the same nu
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,8 +22,10 @@ from twin.records import MemoryHit
 TWIN, WRITER = "twin", "writer"  # the service's two modes (model ids <name> and <name>-writer)
 Search = Callable[..., list[MemoryHit]]  # (query, k, **filters) -> hits, best first
 
-# A short chat memory renders to about 40 tokens with its tags: retrieving budget/40 candidates
-# leaves the packer enough to fill the block even when it has to skip long ones.
+# The block holds about memory_tokens / (tokens per memory) memories; the service retrieves
+# memory.candidate_headroom times that, so the packer can skip long ones and pull session
+# neighbours from the rest. The size comes from the store (MemoryIndex.tokens_per_memory);
+# before a store is known, a short chat memory's: about 40 tokens with its tags.
 TOKENS_PER_CANDIDATE = 40
 MAX_RETRIEVED = 200  # beyond this the payload fetch costs more than the last memories add
 
@@ -35,16 +38,20 @@ class MemoryBudget:
     source: str  # where context_tokens came from, for `twin serve` and /ready
     expand_top: int = 0  # the best this many hits are packed with their session neighbours (with_neighbours)
     gap_minutes: float = 30.0  # the session cut neighbours must not cross (sessions.gap_minutes)
+    tokens_per_memory: float | None = None  # the store's average memory size top_k was sized by (None: not known)
 
     def describe(self) -> str:
         expand = (f"; the best {self.expand_top} hits packed with their neighbours in the session"
                   if self.expand_top else "")
+        size = (f" of ~{self.tokens_per_memory:.0f} tokens" if self.tokens_per_memory else "")
         return (f"memory budget {self.memory_tokens} tokens of a {self.context_tokens}-token context "
-                f"({self.source}); retrieving up to {self.top_k} memories per question{expand}")
+                f"({self.source}); retrieving up to {self.top_k} memories{size} per question{expand}")
 
 
-def memory_budget(config: TwinConfig, model_window: int | None, source: str = "model") -> MemoryBudget:
-    """The budget for a model whose context window is `model_window` (None: unknown)."""
+def memory_budget(config: TwinConfig, model_window: int | None, source: str = "model",
+                  tokens_per_memory: float | None = None) -> MemoryBudget:
+    """The budget for a model whose context window is `model_window` (None: unknown), over a
+    store whose memories average `tokens_per_memory` (None: not known yet)."""
     svc = config.service
     if model_window is None:
         window, source = svc.fallback_context_tokens, "service.fallback_context_tokens"
@@ -56,8 +63,20 @@ def memory_budget(config: TwinConfig, model_window: int | None, source: str = "m
         memory = min(svc.memory_tokens, window - 1)
     else:
         memory = min(int(window * svc.memory_share), svc.memory_tokens_cap)
-    top_k = min(MAX_RETRIEVED, max(config.memory.top_k, memory // TOKENS_PER_CANDIDATE))
-    return MemoryBudget(window, memory, top_k, source, expand_top(config, memory), config.sessions.gap_minutes)
+    top_k = retrieval_depth(config, memory, tokens_per_memory)
+    return MemoryBudget(window, memory, top_k, source, expand_top(config, memory), config.sessions.gap_minutes,
+                        tokens_per_memory)
+
+
+def retrieval_depth(config: TwinConfig, memory_tokens: int, tokens_per_memory: float | None) -> int:
+    """Memories to retrieve for a block of `memory_tokens`: memory.candidate_headroom times what
+    fits at the store's average size, at least memory.top_k and at most MAX_RETRIEVED. Unknown
+    size: the block divided by a short memory's, as many as could possibly fit."""
+    if tokens_per_memory:
+        wanted = math.ceil(config.memory.candidate_headroom * memory_tokens / max(tokens_per_memory, 1.0))
+    else:
+        wanted = memory_tokens // TOKENS_PER_CANDIDATE
+    return min(MAX_RETRIEVED, max(config.memory.top_k, wanted))
 
 
 def expand_top(config: TwinConfig, memory_tokens: int) -> int:

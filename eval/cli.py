@@ -76,8 +76,9 @@ def recall(
         from twin.retrieval.memory import MemoryIndex
 
         questions = load_questions(qa)
-        served = {"service": service_budget(cfg), **served_budgets(cfg, context or [])}
         with MemoryIndex.open(cfg) as index:
+            size = index.tokens_per_memory()  # top_k follows the store's memory size, as in the service
+            served = {"service": service_budget(cfg, size), **served_budgets(cfg, context or [], size)}
             result = index_recall(index, questions, ks, config=cfg, served=served)
         section = "qa"
     if name:

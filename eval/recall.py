@@ -128,14 +128,15 @@ def window_label(window: int) -> str:
     return f"{window // 1024}k" if window % 1024 == 0 else str(window)
 
 
-def served_budgets(config: TwinConfig, windows: Sequence[int]) -> dict:
-    """{label: MemoryBudget} the service would choose for models with these context windows."""
+def served_budgets(config: TwinConfig, windows: Sequence[int], tokens_per_memory: float | None = None) -> dict:
+    """{label: MemoryBudget} the service would choose for models with these context windows,
+    over a store whose memories average `tokens_per_memory` (MemoryIndex.tokens_per_memory)."""
     from twin.budget import memory_budget
 
-    return {window_label(w): memory_budget(config, w, "eval") for w in windows}
+    return {window_label(w): memory_budget(config, w, "eval", tokens_per_memory) for w in windows}
 
 
-def service_budget(config: TwinConfig):
+def service_budget(config: TwinConfig, tokens_per_memory: float | None = None):
     """The budget `twin serve` would print for this config, found without loading model weights:
     echo -> service.echo_context_tokens, openai -> the server's /models, transformers -> the
     base model's config and tokenizer."""
@@ -152,7 +153,7 @@ def service_budget(config: TwinConfig):
         from twin.models import configured_window
 
         window, source = configured_window(config)
-    return memory_budget(config, window, source)
+    return memory_budget(config, window, source, tokens_per_memory)
 
 
 def served_memories(config: TwinConfig, budget, search: Callable, question: str, persona=None) -> list[MemoryHit]:
@@ -235,23 +236,29 @@ def locomo_recall(path: Path | str, ks: Sequence[int] = DEFAULT_KS, config: Twin
     from twin.eval.locomo import load_locomo
     from twin.retrieval.chunking import estimate_tokens
     from twin.retrieval.lexical import LexicalEncoder
+    from twin.retrieval.memory import MemoryIndex
     from twin.retrieval.store import MemoryFilter
 
     cfg = _memory_config(config)
     twin_config = config if isinstance(config, TwinConfig) else TwinConfig(memory=cfg)
     gap = twin_config.sessions.gap_minutes
-    budgets_served = served_budgets(twin_config, windows)
     conversations = load_locomo(path, list(samples) if samples is not None else None)
     embedder = cached_embedder(cfg.embedder, embedding_cache)
     lexical = LexicalEncoder(cfg.lexical)
     depth = max(max(ks), 60)  # enough memories to fill the largest budget
     results: list[QuestionResult] = []
     messages = tokens = memories_total = 0
+    depths: dict[str, list[int]] = {window_label(w): [] for w in windows}
     started = time.perf_counter()
     for conv in conversations:
         asked = [q for q in conv.questions if q.evidence]
         query_vectors = embedder.embed_batch([embedder.query_prefix + q.question for q in asked]) if asked else []
         with chat_searcher(conv.messages, cfg, embedder, lexical, gap) as (searcher, memories, now):
+            # the service's budget over this conversation's store (top_k follows its memory size)
+            store_size = MemoryIndex(searcher.store, embedder, lexical).tokens_per_memory()
+            budgets_served = served_budgets(twin_config, windows, store_size)
+            for label, b in budgets_served.items():
+                depths[label].append(b.top_k)
             by_id = {m.id: Retrieved(m.source_ids, estimate_tokens(m.text), MemoryHit(m, 0.0, m.id)) for m in memories}
             memories_total += len(by_id)
             messages += sum(len(r.source_ids) for r in by_id.values())
@@ -284,7 +291,9 @@ def locomo_recall(path: Path | str, ks: Sequence[int] = DEFAULT_KS, config: Twin
         "tokens_per_memory": round(tokens / memories_total, 1) if memories_total else 0.0,
         "embedder": embedder.id, "lexical": lexical.id,
         "samples": [c.sample_id for c in conversations],
-        "served_budgets": {label: vars(b) for label, b in budgets_served.items()},
+        # top_k differs by store: the mean over the conversations is shown
+        "served_budgets": {label: {**vars(b), "top_k": round(_mean(depths[label]), 1), "tokens_per_memory": None}
+                           for label, b in served_budgets(twin_config, windows).items()},
         "settings": {**cfg.model_dump(include={"chunk_turns", "chunk_overlap", "dense_weight", "sparse_weight", "rrf_k",
                                                "candidates", "time_mode", "time_weight", "expand_neighbours",
                                                "expand_min_tokens"}), "session_gap_minutes": gap},

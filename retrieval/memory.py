@@ -7,6 +7,7 @@ embedded qdrant-edge shard in paths.memory.
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 import uuid
@@ -25,6 +26,9 @@ from twin.sessions import split_sessions
 from twin.retrieval.store import MemoryFilter, MemoryStore, StoredPoint, StoreMeta, memory_payload
 
 INDEX_BATCH = 256  # memories embedded and upserted together; a crash loses at most one batch of work
+# Memories read to estimate their average size. Stores list points by id and ids are content
+# hashes, so the first ones are a fair sample of the store.
+SIZE_SAMPLE = 1000
 
 
 def fusion_params(cfg: MemoryConfig) -> FusionParams:
@@ -57,6 +61,7 @@ class MemoryIndex:
         without it (a bare store, as in benchmarks) they live in the store only."""
         self.store, self.embedder, self.lexical, self.corpus = store, embedder, lexical, corpus
         self.searcher = HybridSearcher(store, embedder, lexical, params, reranker)
+        self._tokens_per_memory: float | None = None  # sampled once, again after this index changes the store
 
     @classmethod
     def open(cls, config: TwinConfig) -> MemoryIndex:
@@ -78,6 +83,15 @@ class MemoryIndex:
         flt = MemoryFilter(kinds=kinds, sources=sources, conversation_id=conversation_id,
                            participants=participants, start=start, end=end, ends_before=ends_before)
         return self.searcher.search(query, k, flt, now, query_vector=query_vector)
+
+    def tokens_per_memory(self) -> float | None:
+        """The average size of a stored memory (estimated tokens of its text) over up to
+        SIZE_SAMPLE of them, None for an empty store: the service sizes how many memories it
+        retrieves by it (twin.budget.retrieval_depth)."""
+        if self._tokens_per_memory is None:
+            texts = [payload.get("text", "") for _, payload in itertools.islice(self.store.scroll_payloads(), SIZE_SAMPLE)]
+            self._tokens_per_memory = sum(map(estimate_tokens, texts)) / len(texts) if texts else 0.0
+        return self._tokens_per_memory or None
 
     def add_note(self, text: str, when: datetime | None = None) -> str:
         """A memory the owner types ("I moved to Berlin in March 2021"); returns its id."""
@@ -113,6 +127,8 @@ class MemoryIndex:
         removed = self.store.delete(list(remove)) if remove else 0
         if memories:
             self.store.upsert(stored_points(memories, vectors, self.lexical))
+        if memories or removed:
+            self._tokens_per_memory = None
         return len(memories), removed
 
     def delete(self, memory_id: str) -> bool:
@@ -133,6 +149,7 @@ class MemoryIndex:
             with CorpusStore(self.corpus) as corpus:
                 corpus.forget(memory_id, sources)
         self.store.erase(sorted({memory_id} | self.store.ids_from_sources(sources)))
+        self._tokens_per_memory = None
         return True
 
     def _corpus_has_note(self, memory_id: str) -> bool:

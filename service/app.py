@@ -38,12 +38,13 @@ def create_app(config: TwinConfig, *, backend: Backend | None = None, memory: Me
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         model = backend or load_backend(config)
-        budget = model.memory_budget()
+        store = memory or MemoryGateway(config)
+        ok, detail = store.ready()
+        # top_k follows the store's memory size; each request sizes it again (the store may grow)
+        budget = model.memory_budget(store.tokens_per_memory() if ok else None)
         log.info("%s", budget.describe())
         if announce is not None:
             announce(budget.describe())
-        store = memory or MemoryGateway(config)
-        ok, detail = store.ready()
         if not ok:  # not fatal: chat answers 503 until the store is there, then recovers
             log.warning("%s", detail)
         elif warm_memory:

@@ -122,6 +122,10 @@ class MemoryGateway:
     def count(self) -> int:
         return self._call("count")
 
+    def tokens_per_memory(self) -> float | None:
+        """The store's average memory size (sampled once, again after an edit): sets top_k."""
+        return self._call("tokens_per_memory")
+
     def ready(self) -> tuple[bool, str]:
         """Reachable or not, by counting (polled by health checks: stats() would read every point)."""
         try:

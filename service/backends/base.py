@@ -87,10 +87,11 @@ class Backend(ABC):
         """The model's own context window and where it was read; (None, why) when unknown."""
         return self.max_context, f"{self.name} model"
 
-    def memory_budget(self) -> MemoryBudget:
-        """Context window, memory block and retrieval depth for this model (twin.budget)."""
+    def memory_budget(self, tokens_per_memory: float | None = None) -> MemoryBudget:
+        """Context window, memory block and retrieval depth for this model (twin.budget), over a
+        store whose memories average `tokens_per_memory` (MemoryGateway.tokens_per_memory)."""
         window, source = self.model_context()
-        return memory_budget(self.config, window, source)
+        return memory_budget(self.config, window, source, tokens_per_memory)
 
     def context_budget(self) -> int:
         """Tokens the prompt plus the reply may use: the model's window, capped by the config."""

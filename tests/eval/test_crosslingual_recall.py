@@ -9,6 +9,7 @@ from twin.config import TwinConfig
 from twin.eval.recall import (QuestionResult, _retrieved, cached_embedder, chat_searcher, load_chat_fixture, score,
                               served_budgets, served_memories)
 from twin.retrieval.lexical import LexicalEncoder
+from twin.retrieval.memory import MemoryIndex
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "retrieval" / "crosslingual_persona.json"
 
@@ -16,9 +17,10 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "retrieval" / "cros
 def recall_report(config: TwinConfig) -> dict:
     messages, questions = load_chat_fixture(FIXTURE)
     embedder, lexical = cached_embedder(config.memory.embedder), LexicalEncoder(config.memory.lexical)
-    budgets = served_budgets(config, (2048, 32768))
     results = []
     with chat_searcher(messages, config.memory, embedder, lexical) as (searcher, _, now):
+        size = MemoryIndex(searcher.store, embedder, lexical).tokens_per_memory()
+        budgets = served_budgets(config, (2048, 32768), size)  # as the service sizes top_k for this store
         def search(query, k, **filters):
             return searcher.search(query, k, None, now)
 

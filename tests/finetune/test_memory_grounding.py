@@ -139,6 +139,9 @@ def test_served_and_trained_system_messages_are_byte_identical(monkeypatch):
         def search(self, query, k, **filters):
             return later.memories
 
+        def tokens_per_memory(self):
+            return None  # as unknown as the dataset's: both budgets retrieve alike
+
     class FixedDate(date):
         @classmethod
         def today(cls):

@@ -162,3 +162,27 @@ def test_lexical_terms_are_the_stored_sparse_indexes(tmp_path, store_kind, hash_
         assert {pid: set(held) for pid, held in terms.items()} == {
             m.id: set(lexical.document(m.text).indices) for m in persona_memories[:3]}
         assert store.lexical_terms([]) == {}
+
+
+def test_tokens_per_memory_is_the_stores_average_and_follows_edits(tmp_path, store_kind, hash_embedder, lexical,
+                                                                   persona_memories, monkeypatch):
+    """The service sizes top_k by it: the mean estimated tokens of the stored texts (a sample of
+    SIZE_SAMPLE in id order on a big store), recomputed after the index changes the store."""
+    import twin.retrieval.memory as memory_module
+    from twin.retrieval.chunking import estimate_tokens
+
+    with make_store(store_kind, tmp_path, store_meta(hash_embedder, lexical)) as store:
+        index = MemoryIndex(store, hash_embedder, lexical)
+        assert index.tokens_per_memory() is None  # empty store
+        build_store(store, hash_embedder, lexical, persona_memories)
+        index = MemoryIndex(store, hash_embedder, lexical)
+        mean = sum(estimate_tokens(m.text) for m in persona_memories) / len(persona_memories)
+        assert index.tokens_per_memory() == pytest.approx(mean)
+        note = index.add_note("word " * 2000, datetime(2024, 1, 1, tzinfo=CST))  # one long memory moves the mean
+        grown = index.tokens_per_memory()
+        assert grown > mean
+        assert index.delete(note) and index.tokens_per_memory() == pytest.approx(mean)
+        monkeypatch.setattr(memory_module, "SIZE_SAMPLE", 3)
+        sampled = MemoryIndex(store, hash_embedder, lexical).tokens_per_memory()
+        first_three = [p["text"] for _, p in list(store.scroll_payloads())[:3]]
+        assert sampled == pytest.approx(sum(map(estimate_tokens, first_three)) / 3)

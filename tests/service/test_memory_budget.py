@@ -3,6 +3,7 @@ slow embedding does not hold the store."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from datetime import UTC, datetime
@@ -10,7 +11,8 @@ from types import SimpleNamespace
 
 import httpx
 
-from twin.budget import MAX_RETRIEVED, TOKENS_PER_CANDIDATE, memory_budget, model_window, served_window
+from twin.budget import (MAX_RETRIEVED, TOKENS_PER_CANDIDATE, memory_budget, model_window, retrieval_depth,
+                         served_window)
 from twin.config import ServiceConfig, TwinConfig
 from twin.records import Memory, MemoryHit
 from twin.service.backends.echo import EchoBackend
@@ -33,21 +35,24 @@ def many_hits(n: int, words: int = 30) -> list[MemoryHit]:
 class FakeMemory:
     """Stands in for MemoryGateway: hands out as many hits as asked for, remembers k."""
 
-    def __init__(self, hits):
-        self.hits, self.asked = hits, []
+    def __init__(self, hits, tokens_per_memory=None):
+        self.hits, self.asked, self.size = hits, [], tokens_per_memory
 
     def search(self, query, k, **filters):
         self.asked.append(k)
         return self.hits[:k]
 
+    def tokens_per_memory(self):
+        return self.size
 
-def echo_twin(window: int, **service) -> tuple[Twin, FakeMemory]:
+
+def echo_twin(window: int, tokens_per_memory=None, **service) -> tuple[Twin, FakeMemory]:
     config = TwinConfig()
     config.service.backend = "echo"
     config.service.echo_context_tokens = window
     for key, value in service.items():
         setattr(config.service, key, value)
-    memory = FakeMemory(many_hits(400))
+    memory = FakeMemory(many_hits(400), tokens_per_memory)
     return Twin(config, EchoBackend(config), memory), memory
 
 
@@ -70,6 +75,23 @@ def test_budget_follows_a_32k_and_a_2k_backend():
     block = plan32.messages[0]["content"]
     assert block.count("<memory ") == len(plan32.memories)
     assert plan32.prompt_tokens <= 32768 - 256 and plan2.prompt_tokens <= 2048 - 256
+
+
+def test_top_k_follows_the_stores_memory_size():
+    """A block of 8,000 tokens holds ~50 LoCoMo-sized memories (160 tokens): the service fetches
+    memory.candidate_headroom times that, not the 200 that 40-token memories would need."""
+    config = TwinConfig()
+    headroom = config.memory.candidate_headroom
+    assert retrieval_depth(config, 8000, None) == 8000 // TOKENS_PER_CANDIDATE  # size unknown: as many as could fit
+    assert retrieval_depth(config, 8000, 160.0) == math.ceil(headroom * 8000 / 160)
+    assert retrieval_depth(config, 8000, 5.0) == MAX_RETRIEVED  # tiny memories: capped
+    assert retrieval_depth(config, 512, 400.0) == config.memory.top_k  # a floor
+    long_memories, memory = echo_twin(32768, tokens_per_memory=160.0)
+    budget = long_memories.backend.memory_budget(160.0)
+    assert budget.top_k == math.ceil(headroom * 8000 / 160) < MAX_RETRIEVED
+    assert "retrieving up to %d memories of ~160 tokens" % budget.top_k in budget.describe()
+    ask(long_memories)
+    assert memory.asked == [budget.top_k]
 
 
 def test_config_caps_and_fixed_budgets():

@@ -89,6 +89,9 @@ class _Memory:
     def search(self, query, k, **filters):
         return [MemoryHit(self.memory, 1.0, self.memory.id)]
 
+    def tokens_per_memory(self):
+        return None
+
 
 def test_the_served_prompt_has_only_the_templates_own_turns():
     """Memories, user and assistant turns and the app's system notes all carry an injection; the

@@ -20,10 +20,6 @@ def test_service_and_eval_pick_the_same_memories(indexed_twin, tmp_path, expand)
     config.paths.request_log = tmp_path / "requests.sqlite"
     config.service.memory_tokens = 160  # small enough that packing has to leave memories out
     config.memory.expand_neighbours, config.memory.expand_min_tokens = expand, 0  # session neighbours at any size
-    budget = service_budget(config)
-    assert budget.memory_tokens == 160 and budget.context_tokens == config.service.echo_context_tokens
-    assert budget.expand_top == expand
-
     announced = []
     served = {}
     with serve(create_app(config, announce=announced.append)) as url:
@@ -32,9 +28,11 @@ def test_service_and_eval_pick_the_same_memories(indexed_twin, tmp_path, expand)
             reply = client.chat.completions.create(model="twin", messages=[{"role": "user", "content": q}],
                                                    extra_body={"twin_include_memories": True})
             served[q] = [m["id"] for m in reply.model_extra["twin_memories"] or []]
-    assert announced == [budget.describe()]
-
     with MemoryIndex.open(config) as index:
+        budget = service_budget(config, index.tokens_per_memory())  # top_k by the store's memory size, as served
+        assert budget.memory_tokens == 160 and budget.context_tokens == config.service.echo_context_tokens
+        assert budget.expand_top == expand and budget.tokens_per_memory
+        assert announced == [budget.describe()]
         picked = {q: [h.id for h in served_memories(config, budget, index.search, q)] for q in QUESTIONS}
         retrieved = {q: len(index.search(q, budget.top_k)) for q in QUESTIONS}
     assert picked == served
