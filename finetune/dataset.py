@@ -194,11 +194,12 @@ class OwnerTexts:
                 "share": round(len(reached) / len(distinctive), 4) if distinctive else None}
 
 
-def sample_memory_budget(cfg: TwinConfig):
-    """The service's memory budget (twin.budget) for a model whose window is a sample's length."""
+def sample_memory_budget(cfg: TwinConfig, tokens_per_memory: float | None = None):
+    """The service's memory budget (twin.budget) for a model whose window is a sample's length,
+    over a store whose memories average `tokens_per_memory` (the service sizes top_k by it)."""
     from twin.budget import memory_budget
 
-    return memory_budget(cfg, cfg.dataset.max_tokens, "dataset.max_tokens")
+    return memory_budget(cfg, cfg.dataset.max_tokens, "dataset.max_tokens", tokens_per_memory)
 
 
 def with_room_for_memories(make, reserve: int, stats: Counter, losses: tuple[str, ...]) -> list[Sample]:
@@ -220,7 +221,7 @@ def build_samples(
     report: DatasetReport, on_session: Callable[[], None] | None = None, retriever: Retriever | None = None,
 ) -> list[Sample]:
     d = cfg.dataset
-    budget = sample_memory_budget(cfg)
+    budget = sample_memory_budget(cfg, retriever.tokens_per_memory() if retriever is not None else None)
     grounding = Grounding(
         persona=cfg.persona, count=count, max_tokens=d.max_tokens, memory_tokens=budget.memory_tokens,
         top_k=budget.top_k, share=d.memory_share, distractor_share=d.distractor_share, seed=d.seed,
@@ -285,6 +286,10 @@ def build_samples(
     return kept
 
 
+def _budget_fields(budget) -> dict:
+    return {"top_k": budget.top_k, "memory_tokens": budget.memory_tokens, "tokens_per_memory": budget.tokens_per_memory}
+
+
 def open_memory(cfg: TwinConfig):
     """(the twin's memory index, what the manifest says about it); (None, why) when there is none:
     the dataset is then built from plain samples."""
@@ -307,7 +312,7 @@ def open_memory(cfg: TwinConfig):
         "location": m.qdrant_url and f"{m.qdrant_url} / {m.collection}" or str(cfg.path("memory")),
         "store_id": hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16], "memories": len(ids),
         "embedder": index.embedder.id, "lexical": index.lexical.id,
-        "retrieval": {"top_k": sample_memory_budget(cfg).top_k, "memory_tokens": sample_memory_budget(cfg).memory_tokens, "dense_weight": m.dense_weight,
+        "retrieval": {**_budget_fields(sample_memory_budget(cfg, index.tokens_per_memory())), "dense_weight": m.dense_weight,
                       "sparse_weight": m.sparse_weight, "rrf_k": m.rrf_k, "candidates": m.candidates,
                       "time_mode": m.time_mode, "reranker": m.reranker,
                       "filter": "memories that end before the sample's session begins (posts: before the post)",

@@ -39,6 +39,8 @@ class Retriever(Protocol):
     def search(self, query: str, k: int = 8, *, kinds: Sequence[str] | None = None,
                ends_before: datetime | None = None, now: datetime | None = None) -> list[MemoryHit]: ...
 
+    def tokens_per_memory(self) -> float | None: ...  # the service sizes top_k by it (twin.budget)
+
 
 def draw(seed: int, key: str, what: str) -> float:
     """A deterministic number in [0, 1) for (seed, key, what)."""

@@ -37,6 +37,9 @@ class EverythingRetriever:
         self.calls += 1
         return list(self.hits[: max(k, len(self.hits))])
 
+    def tokens_per_memory(self):
+        return None
+
 
 def random_corpus(draw_rows) -> list[Message]:
     messages = []
@@ -91,8 +94,11 @@ def test_a_real_store_grounds_samples_and_the_manifest_records_it(tmp_path):
     manifest = json.loads((cfg.path("datasets") / "style" / "manifest.json").read_text())
     store = manifest["memory"]["store"]
     assert store["used"] and store["embedder"] == "hash:64" and len(store["store_id"]) == 16
-    budget = sample_memory_budget(cfg)  # the service's budget rules for a sample-sized window
+    with MemoryIndex.open(cfg) as index:
+        size = index.tokens_per_memory()
+    budget = sample_memory_budget(cfg, size)  # the service's budget rules for a sample-sized window and this store
     assert store["retrieval"]["top_k"] == budget.top_k and store["retrieval"]["memory_tokens"] == budget.memory_tokens
+    assert store["retrieval"]["tokens_per_memory"] == size > 0
     assert manifest["memory"]["leak_check"]["leaking_samples"] == 0
     assert manifest["memory"]["leak_check"]["samples_with_memories"] > 0
     assert report.memory  # samples counted by mode
