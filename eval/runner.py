@@ -72,13 +72,16 @@ def load_judges(cfg: TwinConfig, wanted: bool) -> tuple[AnswerJudge | None, Styl
 
 
 def open_retriever(cfg: TwinConfig):
-    """(retrieve function, index) over the twin's memory store; k = memory.top_k like the service."""
+    """(retrieve function, index) over the twin's memory store, as deep as the service retrieves
+    for the QA models' budget (QAOptions: an in-process model of unknown window) over this store."""
+    from twin.budget import memory_budget
     from twin.retrieval.memory import MemoryIndex
 
     index = MemoryIndex.open(cfg)
+    k = memory_budget(cfg, None, "eval", index.tokens_per_memory()).top_k
 
     def retrieve(q: Question):
-        return index.search(q.question, k=cfg.memory.top_k)
+        return index.search(q.question, k=k)
 
     return retrieve, index
 

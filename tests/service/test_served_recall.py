@@ -38,3 +38,23 @@ def test_service_and_eval_pick_the_same_memories(indexed_twin, tmp_path, expand)
     assert picked == served
     assert any(served.values())
     assert any(len(served[q]) < retrieved[q] for q in QUESTIONS)  # the budget, not top_k, decided
+
+
+def test_the_qa_eval_retrieves_as_deep_as_the_service(indexed_twin):
+    """The QA ablation answers with an in-process model of unknown window: it must retrieve what
+    the service would for that model over this store, not a fixed memory.top_k."""
+    from twin.budget import memory_budget
+    from twin.eval.questions import Question
+    from twin.eval.runner import open_retriever
+
+    retrieve, index = open_retriever(indexed_twin)
+    try:
+        asked = []
+        search = index.search
+        index.search = lambda query, k, **kw: asked.append(k) or search(query, k, **kw)
+        hits = retrieve(Question(id="q1", question="Who teaches you the cello?", answer=""))
+        expected = memory_budget(indexed_twin, None, "eval", index.tokens_per_memory()).top_k
+    finally:
+        index.close()
+    assert asked == [expected] and hits
+    assert expected > indexed_twin.memory.top_k  # short memories: more than the floor fit the 2k block
