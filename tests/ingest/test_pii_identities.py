@@ -7,6 +7,8 @@ from __future__ import annotations
 import sqlite3
 import stat
 
+import pytest
+
 from twin.config import PiiConfig, load_config
 from twin.corpus import CorpusStore
 from twin.ingest.pii import KEY_FILE, Scrubber
@@ -88,3 +90,25 @@ def test_one_number_one_pseudonym_whatever_its_spelling_and_key_matters():
     assert scrub.message_id("wechat:6000000000000000001") == "wechat:6000000000000000001"
     assert scrub.message_id(None) is None
     assert Scrubber(PiiConfig(enabled=False)).identity("13900139000") == "13900139000"
+
+
+@pytest.mark.parametrize("in_worker", [False, True], ids=["in-process", "forked-worker"])
+def test_numbers_are_scrubbed_whichever_process_parses(twin_dir, tmp_path, monkeypatch, in_worker):
+    """Big files are parsed in a worker and their rows scrubbed by the storing process; warnings
+    about a chat with no owner message name it by its pseudonym too."""
+    import twin.ingest.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "WORKER_MIN_BYTES", 0 if in_worker else 1 << 40)
+    folder = tmp_path / "chats"
+    folder.mkdir()
+    (folder / f"WhatsApp Chat with {ALICE}.txt").write_text(  # Alice writes, the owner never answers
+        f"1/3/24, 09:00 - {ALICE}: 到了吗\n1/3/24, 09:05 - {ALICE}: 打我电话 13900139003\n", encoding="utf-8")
+    cfg, reports, messages = ingest(folder)
+    assert reports[0].ok and len(messages) == 2
+    dump = "\n".join(sqlite3.connect(cfg.path("corpus")).iterdump())
+    assert "0013" not in dump
+    assert {m.sender_id for m in messages} == {messages[0].sender_name} and messages[0].sender_id.startswith("<PHONE:")
+    assert "打我电话 <PHONE>" in {m.text for m in messages}
+    warning = next(w for w in reports[0].warnings if "none of these messages is the owner's" in w)
+    assert "0013" not in warning and "<PHONE:" in warning
+    assert reports[0].pii["<PHONE>"] == 1 and reports[0].pii["<PHONE id>"] >= 1
