@@ -6,7 +6,9 @@ Lists: dense and lexical under the caller's filters; when the question names a t
 (retrieval/timeparse.py) and `time_mode` is "boost", the same two searches again restricted
 to that time range, weighted by `time_weight` (so in-range memories rise, others stay
 reachable); with "filter" the range becomes a hard filter. Fusion runs here, not in the
-engine, so the edge shard and a Qdrant server rank identically.
+engine, so the edge shard and a Qdrant server rank identically. With `lexical_feedback` on, the
+lexical searches run a second time with the question widened by the words of the best fused
+hits (retrieval/feedback.py), and fusion uses those lists instead.
 An optional reranker (a callable (query, texts) -> scores) reorders the fused top candidates.
 """
 
@@ -18,6 +20,7 @@ from datetime import UTC, datetime
 
 from twin.records import MemoryHit
 from twin.retrieval.embedders import Embedder
+from twin.retrieval.feedback import expanded_query
 from twin.retrieval.lexical import LexicalEncoder, Sparse
 from twin.retrieval.store import Candidate, ListQuery, MemoryFilter, MemoryStore, payload_memory
 from twin.retrieval.time_phrases import parse_time_range
@@ -34,6 +37,7 @@ class FusionParams:
     time_mode: str = "boost"  # "boost" | "filter" | "off"
     time_weight: float = 1.0
     lexical_coverage: float = 1.0  # exponent of the query-term coverage that scales lexical hits (0 = off)
+    lexical_feedback: int = 8  # memory.lexical_feedback: the best this many fused hits widen the lexical query for a second search (0 = off)
 
 
 def rrf(lists: Sequence[tuple[float, Sequence[Candidate]]], rrf_k: int,
@@ -51,7 +55,7 @@ def rrf(lists: Sequence[tuple[float, Sequence[Candidate]]], rrf_k: int,
 
 
 def coverage_scale(store: MemoryStore, query: Sparse, lexical_lists: Sequence[Sequence[Candidate]], exponent: float,
-                   depth: int) -> dict[str, float]:
+                   depth: int, terms: dict[str, Sequence[int]] | None = None) -> dict[str, float]:
     """{id: (share of the query's lexical terms the memory holds) ** exponent} for lexical hits.
 
     A lexical hit that shares one common character or a name with the question (a Chinese
@@ -59,20 +63,26 @@ def coverage_scale(store: MemoryStore, query: Sparse, lexical_lists: Sequence[Se
     above the dense one it beats the dense best; scaling by coverage leaves full matches as they were.
     Measured on the bilingual fixture and LoCoMo (bench/memory_recall.py, tests/eval).
     Coverage is read for the first `depth` hits of each list (reading a point's terms costs
-    ~15 us); deeper hits, which match worse, get the lowest coverage found there."""
+    ~15 us); deeper hits, which match worse, get the lowest coverage found there.
+    `terms`: the terms already read ({id: term indexes}); hits of the head missing from it get the floor."""
     if exponent <= 0 or not query or not any(lexical_lists):
         return {}
-    head = list(dict.fromkeys(c.id for cands in lexical_lists for c in cands[:depth]))
-    terms = store.lexical_terms(head)
-    if not terms:
+    if terms is None:
+        terms = store.lexical_terms(head_ids(lexical_lists, depth))
+    head = {c.id for cands in lexical_lists for c in cands[:depth]}
+    if not terms or not head.intersection(terms):
         return {}
     asked = set(query.indices)
-    scale = {pid: (len(asked.intersection(held)) / len(asked)) ** exponent for pid, held in terms.items()}
+    scale = {pid: (len(asked.intersection(terms[pid])) / len(asked)) ** exponent for pid in head if pid in terms}
     floor = min(scale.values())
     for cands in lexical_lists:
-        for c in cands[depth:]:
+        for c in cands:
             scale.setdefault(c.id, floor)
     return scale
+
+
+def head_ids(lexical_lists: Sequence[Sequence[Candidate]], depth: int) -> list[str]:
+    return list(dict.fromkeys(c.id for cands in lexical_lists for c in cands[:depth]))
 
 
 class HybridSearcher:
@@ -109,19 +119,50 @@ class HybridSearcher:
         # all lists in one store call: the embedded engine runs them as one batch
         lists = list(zip(weights, self.store.search_lists(queries), strict=True))
         if len(lists) == 1:  # one list: keep its own scores, they mean more than 1/rank
-            ranked = [(c.id, c.score) for c in lists[0][1]]
-        else:
-            ranked = list(rrf(lists, p.rrf_k, self._coverage_scales(sparse, queries, lists)).items())
-        # ties broken by id so every backend and every reopen returns the same order
-        return sorted(ranked, key=lambda item: (-item[1], item[0]))
-
-    def _coverage_scales(self, sparse: Sparse, queries: Sequence[ListQuery],
-                         lists: Sequence[tuple[float, Sequence[Candidate]]]) -> list[dict[str, float] | None]:
-        """Per list, the coverage scale of its hits (lexical lists) or None (dense lists)."""
+            return sorted(((c.id, c.score) for c in lists[0][1]), key=lambda item: (-item[1], item[0]))
         lexical = [i for i, q in enumerate(queries) if q.sparse is not None]
+        terms = None  # the head of the lexical lists' terms, read once for coverage and feedback
+        if lexical and sparse and (p.lexical_coverage > 0 or p.lexical_feedback > 0):
+            terms = self.store.lexical_terms(head_ids([lists[i][1] for i in lexical], p.candidates))
+        ranked = self._fuse(sparse, lexical, lists, terms)
+        if p.lexical_feedback > 0 and lexical and terms:
+            lists = self._feedback_lists(ranked, sparse, queries, lexical, lists, terms)
+            ranked = self._fuse(sparse, lexical, lists, terms)
+        return ranked
+
+    def _fuse(self, sparse: Sparse, lexical: Sequence[int], lists: Sequence[tuple[float, Sequence[Candidate]]],
+              terms: dict[str, Sequence[int]] | None) -> list[tuple[str, float]]:
+        """RRF of `lists`, lexical hits scaled by their coverage of the question's own terms;
+        ties broken by id so every backend and every reopen returns the same order."""
         scale = coverage_scale(self.store, sparse, [lists[i][1] for i in lexical], self.params.lexical_coverage,
-                               self.params.candidates)
-        return [scale if i in lexical and scale else None for i in range(len(lists))]
+                               self.params.candidates, terms)
+        scales = [scale if i in lexical and scale else None for i in range(len(lists))]
+        return sorted(rrf(lists, self.params.rrf_k, scales).items(), key=lambda item: (-item[1], item[0]))
+
+    def _feedback_lists(self, ranked: Sequence[tuple[str, float]], sparse: Sparse, queries: Sequence[ListQuery],
+                        lexical: Sequence[int], lists: list[tuple[float, Sequence[Candidate]]],
+                        terms: dict[str, Sequence[int]]) -> list[tuple[float, Sequence[Candidate]]]:
+        """`lists` with the head of each lexical list searched again for the question widened by
+        the best fused hits' words (twin.retrieval.feedback); past the first `candidates` hits the
+        list goes on as it was (a deeper second search costs more and moves little).
+        `terms` gains the feedback hits' terms; hits of the new lists whose terms were not read
+        get the coverage floor (no extra reads)."""
+        p = self.params
+        top = [pid for pid, _ in ranked[:p.lexical_feedback]]
+        missing = [pid for pid in top if pid not in terms]
+        if missing:
+            terms.update(self.store.lexical_terms(missing))
+        widened = expanded_query(sparse, [terms[pid] for pid in top if pid in terms], terms.values())
+        if widened is sparse:
+            return lists
+        again = self.store.search_lists([replace(queries[i], sparse=widened, limit=min(queries[i].limit, p.candidates))
+                                         for i in lexical])
+        lists = list(lists)
+        for i, head in zip(lexical, again, strict=True):
+            weight, before = lists[i]
+            seen = {c.id for c in head}
+            lists[i] = (weight, (list(head) + [c for c in before if c.id not in seen])[:max(len(before), len(head))])
+        return lists
 
     def search(self, query: str, k: int = 8, flt: MemoryFilter | None = None, now: datetime | None = None,
                query_vector=None) -> list[MemoryHit]:

@@ -202,3 +202,61 @@ def test_coverage_scale_reads_the_head_and_gives_deeper_hits_its_floor():
     assert scale["a"] == 1.0 and scale["b"] == 0.25 and scale["c"] == 0.0
     assert scale["d"] == 0.0  # past the head: the lowest coverage found there
     assert coverage_scale(store, Sparse([1], [1.0]), lists, 0.0, depth=2) == {}  # exponent 0: off
+
+
+def test_coverage_scale_uses_terms_already_read():
+    from twin.retrieval.lexical import Sparse
+    from twin.retrieval.search import coverage_scale
+    from twin.retrieval.store import Candidate
+
+    class NoReads:
+        def lexical_terms(self, ids):
+            raise AssertionError("terms were given: nothing to read")
+
+    lists = [[Candidate("a", 2.0), Candidate("b", 1.0), Candidate("c", 0.5)]]
+    scale = coverage_scale(NoReads(), Sparse([1, 2], [1.0, 1.0]), lists, 1.0, depth=2, terms={"a": [1, 2], "b": [2]})
+    assert scale == {"a": 1.0, "b": 0.5, "c": 0.5}  # c: past the head, the floor
+
+
+def test_lexical_feedback_reads_terms_once_and_searches_the_lexical_lists_again():
+    from dataclasses import replace
+
+    from twin.retrieval.lexical import LexicalEncoder, Sparse
+    from twin.retrieval.search import FusionParams, HybridSearcher
+    from twin.retrieval.store import Candidate
+
+    class Store:
+        def __init__(self):
+            self.batches, self.reads = [], []
+
+        def search_lists(self, queries):
+            self.batches.append(queries)
+            out = []
+            for q in queries:
+                if q.vector is not None:
+                    out.append([Candidate("a", 0.9), Candidate("c", 0.5)])
+                elif len(q.sparse.indices) <= 2:  # the question's own words: "c" is not found
+                    out.append([Candidate("a", 2.0), Candidate("b", 1.0)])
+                else:  # widened by "a"'s words: "c" shares them
+                    out.append([Candidate("c", 3.0), Candidate("a", 2.0)])
+            return out
+
+        def lexical_terms(self, ids):
+            self.reads.append(list(ids))
+            held = {"a": [1, 2, 7, 8], "b": [1], "c": [7, 8]}
+            return {i: held[i] for i in ids if i in held}
+
+    class Lexical(LexicalEncoder):
+        def query(self, text):
+            return Sparse([1, 2], [1.0, 1.0])
+
+    store = Store()
+    params = FusionParams(time_mode="off", lexical_feedback=1)
+    ranked = HybridSearcher(store, None, Lexical(), params).ranked_ids("q", 3, query_vector=[1.0])
+    assert len(store.batches) == 2 and [q.sparse is not None for q in store.batches[1]] == [True]
+    widened = store.batches[1][0].sparse
+    assert {1, 2, 7, 8} == set(widened.indices)  # the question's words and the feedback hit's new ones
+    assert store.reads == [["a", "b"]]  # read once: coverage and feedback share it
+    assert {pid for pid, _ in ranked[:2]} == {"a", "c"}  # "c", found by the feedback words, passes "b"
+    off = HybridSearcher(Store(), None, Lexical(), replace(params, lexical_feedback=0)).ranked_ids("q", 3, query_vector=[1.0])
+    assert [pid for pid, _ in off][:2] == ["a", "b"]
