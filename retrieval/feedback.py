@@ -32,15 +32,18 @@ def expanded_query(query: Sparse, feedback: Iterable[Sequence[int]], pool: Itera
     A term scores the sum over feedback memories holding it of log(1 + n / df), df counted over
     `pool` (n memories; the feedback ones should be among them). Added terms get `weight` times
     their score over the best one's; the query's own terms keep their values."""
-    pool_sets = [set(t) for t in pool]
-    df = Counter(t for held in pool_sets for t in held)
-    n = len(pool_sets)
+    feedback = [set(held) for held in feedback]
     asked = set(query.indices)
+    new = set().union(*feedback) - asked
+    df: Counter[int] = Counter()
+    n = 0
+    for held in pool:  # counted for the feedback terms only: set intersections, not a loop per term
+        df.update(new.intersection(held))
+        n += 1
     score: Counter[int] = Counter()
     for held in feedback:
-        for t in set(held):
-            if t not in asked:
-                score[t] += math.log(1 + n / max(df[t], 1))
+        for t in held & new:
+            score[t] += math.log(1 + n / max(df[t], 1))
     chosen = sorted(score.items(), key=lambda item: (-item[1], item[0]))[:terms]  # ties: the same on every run
     if not chosen or chosen[0][1] <= 0:
         return query
