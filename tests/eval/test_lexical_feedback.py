@@ -75,3 +75,5 @@ def test_expanded_query_adds_the_feedback_terms_that_are_rare_among_the_candidat
     assert values[11] == 0.5  # the best added term gets the full feedback weight
     assert all(v < 0.5 for t, v in values.items() if t not in (1, 2, 11))
     assert expanded_query(query, [[1, 2]], pool) is query  # nothing new to add: the query as it was
+    one_word = Sparse([1], [1.0])
+    assert expanded_query(one_word, feedback, pool) is one_word  # a lookup by one word is not widened
