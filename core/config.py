@@ -173,7 +173,7 @@ class MemoryConfig(Section):
     qdrant_api_key: str | None = Field(None, description="API key of that Qdrant server")
     collection: str = Field("twin_memories", description="collection name on a Qdrant server")
     top_k: int = Field(8, gt=0, description="memories retrieved per question at least; the service retrieves more when its memory budget holds more")
-    candidate_headroom: float = Field(2.0, gt=0, description="memories retrieved per memory the budget holds at the store's average memory size (the packer skips ones that do not fit and takes session neighbours from the rest; bench/memory_recall.py --topk-sweep)")
+    candidate_headroom: float = Field(3.0, gt=0, description="memories retrieved per memory the budget holds at the store's average memory size (the packer skips ones that do not fit and takes session neighbours from the rest; bench/memory_recall.py --topk-sweep)")
     dense_weight: float = Field(1.0, ge=0, description="weight of the dense list in rank fusion")
     sparse_weight: float = Field(3.0, ge=0, description="weight of the lexical (BM25) list in rank fusion")
     rrf_k: int = Field(10, gt=0, description="reciprocal rank fusion constant (small = top ranks dominate)")
