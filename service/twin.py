@@ -59,9 +59,8 @@ class Twin:
             raise APIError(400, f"max_tokens {max_tokens} exceeds this service's limit of {svc.max_tokens_limit} "
                            "(service.max_tokens_limit)", code="max_tokens_too_large", param="max_tokens")
         app_notes, history = split_conversation(request)
-        refuse_if_latest_cannot_fit(history[-1]["content"], self.backend.context_budget(), max_tokens,
-                                    self.backend.count_tokens)
         budget = self.backend.memory_budget(self.memory.tokens_per_memory())  # top_k by the store's memory size
+        refuse_if_latest_cannot_fit(history[-1]["content"], budget.context_tokens, max_tokens, self.backend.count_tokens)
         timings: dict[str, float] = {}
         prompt = served_prompt(self.config.persona, budget, self.memory.search, history,
                                mode=mode, reply_tokens=max_tokens, count_tokens=self.backend.count_tokens,

@@ -189,7 +189,7 @@ def test_ready_shows_no_absolute_paths(tmp_path):
 
 def test_a_message_too_long_for_the_context_is_refused_before_retrieval():
     """A 45 kB message used to be embedded and searched (seconds under load) before the prompt
-    builder refused it; now the refusal comes first and the store is never asked."""
+    builder refused it; now the refusal comes first and the store is never searched."""
     from twin.config import TwinConfig
     from twin.prompt import PromptTooLongError
     from twin.service.backends.echo import EchoBackend
@@ -199,6 +199,9 @@ def test_a_message_too_long_for_the_context_is_refused_before_retrieval():
     class NoSearch:
         def search(self, *args, **kwargs):
             raise AssertionError("retrieval ran for a message that cannot fit")
+
+        def tokens_per_memory(self):  # the store's memory size sets top_k: read, not a search
+            return None
 
     config = TwinConfig()
     config.service.backend = "echo"
