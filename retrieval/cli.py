@@ -62,7 +62,8 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def compact(config: ConfigOption = None) -> None:
         """Rewrite the embedded store so the text of deleted memories is gone from its files
-        (forgetting does this already; for a store edited by other means)."""
+        (forgetting does this already; for a store edited by other means), and rebuild its search
+        graph with the current settings (`twin memory stats` says when an older store needs it)."""
         from twin.retrieval.memory import MemoryIndex
 
         with MemoryIndex.open(get_config(config)) as idx:

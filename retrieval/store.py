@@ -151,6 +151,10 @@ class MemoryStore(ABC):
     @abstractmethod
     def count(self) -> int: ...
 
+    def index_hint(self) -> str | None:
+        """A line telling the owner how to bring an older store's index up to date, or None."""
+        return None
+
     @abstractmethod
     def search_dense(self, vector: np.ndarray, limit: int, flt: MemoryFilter | None = None,
                      exact: bool = False) -> list[Candidate]: ...

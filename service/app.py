@@ -47,7 +47,11 @@ def create_app(config: TwinConfig, *, backend: Backend | None = None, memory: Me
             announce(budget.describe())
         if not ok:  # not fatal: chat answers 503 until the store is there, then recovers
             log.warning("%s", detail)
-        elif warm_memory:
+        elif hint := store.index_hint():
+            log.warning("%s", hint)
+            if announce is not None:
+                announce(hint)
+        if ok and warm_memory:
             threading.Thread(target=store.warm, name="twin-warm-embedder", daemon=True).start()
         svc = config.service
         request_log = (RequestLog(config.path("request_log"), keep_days=svc.request_log_days, keep_rows=svc.request_log_rows)

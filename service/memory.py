@@ -126,6 +126,10 @@ class MemoryGateway:
         """The store's average memory size (sampled once, again after an edit): sets top_k."""
         return self._call("tokens_per_memory")
 
+    def index_hint(self) -> str | None:
+        """How to bring an older store's index up to date (`twin serve` logs it), or None."""
+        return self._call("index_hint")
+
     def ready(self) -> tuple[bool, str]:
         """Reachable or not, by counting (polled by health checks: stats() would read every point)."""
         try:

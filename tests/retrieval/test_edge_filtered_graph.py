@@ -76,3 +76,30 @@ def test_unfiltered_dense_search_is_the_exact_answer(indexed_store):
     overlap = [len({c.id for c in indexed_store.search_dense(p, LIMIT)}
                    & {c.id for c in indexed_store.search_dense(p, LIMIT, exact=True)}) / LIMIT for p in probes]
     assert np.mean(overlap) >= 0.95
+
+
+def test_a_store_built_with_the_older_graph_settings_is_told_to_compact(tmp_path, monkeypatch):
+    from qdrant_edge import EdgeConfig, HnswIndexConfig
+
+    current = EdgeStore._config
+
+    def older(self, m, ef_construct):  # what stores created before payload_m=0 carry
+        config = current(self, m, ef_construct)
+        return EdgeConfig(vectors=config.vectors, sparse_vectors=config.sparse_vectors,
+                          hnsw_config=HnswIndexConfig(m=m, ef_construct=ef_construct, full_scan_threshold=10_000))
+
+    meta = StoreMeta(embedder="test", dim=8, lexical="test")
+    point = StoredPoint("00000000-0000-0000-0000-000000000001", np.ones(8, dtype=np.float32), Sparse([1], [1.0]),
+                        {"text": "kept", "kind": "chat"})
+    with EdgeStore(tmp_path / "new", meta, create=True) as store:
+        assert store.index_hint() is None
+    monkeypatch.setattr(EdgeStore, "_config", older)
+    with EdgeStore(tmp_path / "old", meta, create=True) as store:
+        store.upsert([point])
+    monkeypatch.setattr(EdgeStore, "_config", current)
+    with EdgeStore(tmp_path / "old", meta) as store:  # reopened by this version
+        hint = store.index_hint()
+        assert hint is not None and "twin memory compact" in hint
+        store.compact()
+        assert store.index_hint() is None
+        assert store.payloads([point.id])[point.id]["text"] == "kept"
