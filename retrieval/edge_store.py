@@ -112,7 +112,7 @@ def dense_params(native_filter, limit: int):
     mid-sized share of the memories (a chat, a year) cuts most paths through it: under a filter
     keeping 10% of 1M memories, a top-153 search found 7% of the exact answer. ACORN also walks
     neighbours' neighbours: 84% (80% for one chat of seven), and 99% (90%) with the wider beam, at
-    10-17 ms instead of 4 (at 100k: 96-97% in 8-10 ms; measured with the bench's stores, closing
+    10-17 ms instead of 2-4 (at 100k: 96-97% in 8-10 ms; measured with the bench's stores, closing
     note of issue 19). Small filters are scanned exactly by the engine, and wide ones (over 40% of
     the points, ACORN's default limit) search the graph as it is."""
     if native_filter is None:
