@@ -78,7 +78,7 @@ class StoredPoint:
     payload: dict = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class Candidate:
     id: str
     score: float

@@ -108,3 +108,29 @@ def test_payload_round_trip_keeps_every_memory_field():
                                                 "participants", "source", "extra"]
     undated = Memory(text="note", source_ids=(), start=None, end=None)
     assert payload_memory(memory_payload(undated)) == undated
+
+
+def test_point_id_text_writes_ids_as_str_does_and_stays_bounded():
+    import uuid
+
+    from twin.retrieval.edge_store import PointIdText
+
+    text = PointIdText(limit=4)
+    ids = [uuid.uuid5(uuid.NAMESPACE_URL, str(i)) for i in range(10)]
+    for _ in range(2):  # the second pass reads what the first remembered (or rewrote after a clear)
+        assert [text(i) for i in ids] == [str(i) for i in ids]
+        assert len(text._text) <= 4
+
+
+def test_edge_store_hits_carry_the_ids_it_stored(tmp_path, hash_embedder, lexical, persona_memories):
+    """Every edge path that hands ids back (lists, payloads, lexical terms) gives the stored text."""
+    with make_store("edge", tmp_path, store_meta(hash_embedder, lexical)) as store:
+        build_store(store, hash_embedder, lexical, persona_memories)
+        stored = {m.id for m in persona_memories}
+        for _ in range(2):  # the first search fills the id memo, the second reads it
+            lists = store.search_lists([ListQuery(60, vector=hash_embedder.embed_query("黄山")),
+                                        ListQuery(60, sparse=lexical.query("黄山 camera"))])
+            ids = [c.id for cands in lists for c in cands]
+            assert ids and set(ids) <= stored
+            assert set(store.payloads(ids)) == set(ids)
+            assert set(store.lexical_terms(ids)) <= set(ids) and store.lexical_terms(ids)
