@@ -125,6 +125,7 @@ QUICK = {
     "dense_weight,sparse_weight": [(1, 0), (0, 1), (1, 1), (1, 2), (1, 3), (2, 1)],
     "lexical_coverage": [0.0, 0.5, 1.0, 2.0],
     "lexical_feedback": [0, 3, 5, 8, 12],
+    "lexical_feedback_max_share": [1.0, 0.5, 0.3, 0.2, 0.1],
 }
 
 
@@ -136,11 +137,11 @@ def _rank_key(row) -> tuple:
 
 def _run(samples, cfg: MemoryConfig, rows: list, done: dict) -> tuple[str, dict, MemoryConfig]:
     keys = ("embedder", "chunk_turns", "chunk_overlap", "dense_weight", "sparse_weight", "rrf_k", "lexical_coverage",
-            "lexical_feedback")
+            "lexical_feedback", "lexical_feedback_max_share")
     key = tuple(getattr(cfg, k) for k in keys)
     if key not in done:
         name = (f"{cfg.embedder} {cfg.chunk_turns}t/{cfg.chunk_overlap}o d{cfg.dense_weight:g}:s{cfg.sparse_weight:g} "
-                f"rrf{cfg.rrf_k} cov{cfg.lexical_coverage:g} fb{cfg.lexical_feedback}")
+                f"rrf{cfg.rrf_k} cov{cfg.lexical_coverage:g} fb{cfg.lexical_feedback}/{cfg.lexical_feedback_max_share:g}")
         result = locomo_recall(LOCOMO, KS, cfg, samples=samples, windows=(), embedding_cache=CACHE)
         result["crosslingual_r3"] = crosslingual_r3(cfg)
         done[key] = (name, result, cfg)
@@ -331,7 +332,8 @@ def main() -> None:
               f"is not eligible); tune and held-out figures of that setting:")
         print(table([(f"{name} (tune)", tuned), (f"{name} (held out)", held_out)]))
         shipped = MemoryConfig()
-        fields = ("dense_weight", "sparse_weight", "rrf_k", "lexical_coverage", "lexical_feedback")
+        fields = ("dense_weight", "sparse_weight", "rrf_k", "lexical_coverage", "lexical_feedback",
+                  "lexical_feedback_max_share")
         same = all(getattr(best, f) == getattr(shipped, f) for f in fields)
         print(f"shipped defaults ({', '.join(f'{f}={getattr(shipped, f):g}' for f in fields)}) "
               + ("are this pick" if same else "DIFFER from this pick"))

@@ -27,16 +27,24 @@ FEEDBACK_WEIGHT = 0.3  # the best added word's weight; the question's own words 
 # ("Kreuzberg" put a long chat that says it once above the owner's note about it). 2 of LoCoMo's
 # 1,986 questions have one word, so this costs its figures nothing.
 FEEDBACK_MIN_TERMS = 2
+# A word that one or two of the memories read hold is never "common", however few were read: a
+# small store's short candidate lists keep their feedback (memory.lexical_feedback_max_share).
+FEEDBACK_COMMON_FLOOR = 2
 
 
 def expanded_query(query: Sparse, feedback: Iterable[Sequence[int]], pool: Iterable[Sequence[int]],
-                   terms: int = FEEDBACK_TERMS, weight: float = FEEDBACK_WEIGHT) -> Sparse:
+                   terms: int = FEEDBACK_TERMS, weight: float = FEEDBACK_WEIGHT, max_share: float = 1.0) -> Sparse:
     """`query` plus the `terms` best new terms of the `feedback` memories' term lists.
 
     A term scores the sum over feedback memories holding it of log(1 + n / df), df counted over
     `pool` (n memories; the feedback ones should be among them). Added terms get `weight` times
     their score over the best one's; the query's own terms keep their values. A query of fewer than
-    FEEDBACK_MIN_TERMS terms is returned as it is."""
+    FEEDBACK_MIN_TERMS terms is returned as it is.
+
+    Terms in more than `max_share` of the pool (and more than FEEDBACK_COMMON_FLOOR memories of it)
+    are not added. A word most candidates hold ("like", "really") still won a place by being in all
+    the feedback memories, and it is the costly kind: the second search walks every memory holding
+    it (memory.lexical_feedback_max_share)."""
     if len(query.indices) < FEEDBACK_MIN_TERMS:
         return query
     feedback = [set(held) for held in feedback]
@@ -47,6 +55,9 @@ def expanded_query(query: Sparse, feedback: Iterable[Sequence[int]], pool: Itera
     for held in pool:  # counted for the feedback terms only: set intersections, not a loop per term
         df.update(new.intersection(held))
         n += 1
+    if max_share < 1.0:
+        common = max(max_share * n, FEEDBACK_COMMON_FLOOR)
+        new = {t for t in new if df[t] <= common}
     score: Counter[int] = Counter()
     for held in feedback:
         for t in held & new:

@@ -38,6 +38,7 @@ class FusionParams:
     time_weight: float = 1.0
     lexical_coverage: float = 1.0  # exponent of the query-term coverage that scales lexical hits (0 = off)
     lexical_feedback: int = 8  # memory.lexical_feedback: the best this many fused hits widen the lexical query for a second search (0 = off)
+    feedback_max_share: float = 0.3  # memory.lexical_feedback_max_share: words held by more of the read memories are not added
 
 
 def rrf(lists: Sequence[tuple[float, Sequence[Candidate]]], rrf_k: int,
@@ -155,7 +156,8 @@ class HybridSearcher:
         missing = [pid for pid in top if pid not in terms]
         if missing:
             terms.update(self.store.lexical_terms(missing))
-        widened = expanded_query(sparse, [terms[pid] for pid in top if pid in terms], terms.values())
+        widened = expanded_query(sparse, [terms[pid] for pid in top if pid in terms], terms.values(),
+                                 max_share=p.feedback_max_share)
         if widened is sparse:
             return lists
         again = self.store.search_lists([replace(queries[i], sparse=widened, limit=min(queries[i].limit, p.candidates))

@@ -77,3 +77,17 @@ def test_expanded_query_adds_the_feedback_terms_that_are_rare_among_the_candidat
     assert expanded_query(query, [[1, 2]], pool) is query  # nothing new to add: the query as it was
     one_word = Sparse([1], [1.0])
     assert expanded_query(one_word, feedback, pool) is one_word  # a lookup by one word is not widened
+
+
+def test_words_most_candidates_hold_are_not_added_above_the_share_limit():
+    query = Sparse([1, 2], [1.0, 1.0])
+    # 50 is in every feedback hit and in 4 of the 5 candidates: summed over the hits it scores
+    # above 60, which only one hit holds, until the share limit leaves it out.
+    feedback = [[1, 50, 60], [2, 50], [1, 50]]
+    pool = feedback + [[50, 70], [1, 2]]
+    assert 50 in expanded_query(query, feedback, pool, terms=1).indices
+    limited = expanded_query(query, feedback, pool, terms=1, max_share=0.5)
+    assert 50 not in limited.indices and 60 in limited.indices
+    assert expanded_query(query, feedback, pool, terms=1, max_share=1.0).indices == \
+        expanded_query(query, feedback, pool, terms=1).indices  # 1 = no limit
+    assert expanded_query(query, [[1, 50], [2, 50]], pool, max_share=0.5) is query  # nothing rare enough: as it was
