@@ -179,7 +179,7 @@ class MemoryConfig(Section):
     rrf_k: int = Field(10, gt=0, description="reciprocal rank fusion constant (small = top ranks dominate)")
     candidates: int = Field(50, gt=0, description="candidates taken from each list before fusion")
     lexical_coverage: float = Field(1.0, ge=0, description="lexical hits count in fusion times (share of the question's terms they hold) to this power; 0 = as ranked (weak matches, e.g. across languages, no longer outrank dense ones)")
-    lexical_feedback: int = Field(8, ge=0, description="the best this many hits lend their rarest words to a second lexical search for the question (pseudo-relevance feedback; 0 = off)")
+    lexical_feedback: int = Field(12, ge=0, description="the best this many hits lend their rarest words to a second lexical search for the question (pseudo-relevance feedback; 0 = off)")
     lexical_feedback_max_share: float = Field(0.3, gt=0, le=1, description="a word of those hits joins the second search only if at most this share of the memories the first one read hold it (common words add little and make that search slow; 1 = no limit)")
     time_mode: Literal["boost", "filter", "off"] = Field("boost", description="what a time named in a question does")
     time_weight: float = Field(1.0, ge=0, description="weight of the in-range lists when time_mode = 'boost'")

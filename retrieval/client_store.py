@@ -19,7 +19,7 @@ from twin.errors import StoreError, StoreLockedError, UnavailableError
 from twin.retrieval.lexical import Sparse
 from twin.retrieval.store import (
     DENSE, FLOAT_FIELDS, KEYWORD_FIELDS, LEXICAL, Candidate, ListQuery, MemoryFilter, MemoryStore, StoredPoint,
-    StoreMeta,
+    StoreMeta, best_first,
 )
 
 
@@ -197,7 +197,7 @@ class ClientStore(MemoryStore):
             query_filter=client_filter(flt), with_payload=False,
             search_params=m.SearchParams(exact=True) if exact and self.backend == "server" else None,
         )
-        return [Candidate(str(p.id), float(p.score)) for p in result.points]
+        return best_first([Candidate(str(p.id), float(p.score)) for p in result.points])
 
     @_server_call
     def search_sparse(self, sparse: Sparse, limit: int, flt: MemoryFilter | None = None) -> list[Candidate]:
@@ -209,7 +209,7 @@ class ClientStore(MemoryStore):
             self.collection, query=m.SparseVector(indices=sparse.indices, values=sparse.values), using=LEXICAL,
             limit=limit, query_filter=client_filter(flt), with_payload=False,
         )
-        return [Candidate(str(p.id), float(p.score)) for p in result.points]
+        return best_first([Candidate(str(p.id), float(p.score)) for p in result.points])
 
     @_server_call
     def search_lists(self, queries: Sequence[ListQuery]) -> list[list[Candidate]]:
@@ -230,7 +230,7 @@ class ClientStore(MemoryStore):
         results: list[list[Candidate]] = [[] for _ in queries]
         if requests:
             for slot, response in zip(slots, self.client.query_batch_points(self.collection, requests), strict=True):
-                results[slot] = [Candidate(str(p.id), float(p.score)) for p in response.points]
+                results[slot] = best_first([Candidate(str(p.id), float(p.score)) for p in response.points])
         return results
 
     @_server_call

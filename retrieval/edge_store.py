@@ -28,7 +28,7 @@ from twin.private import private_tree
 from twin.retrieval.lexical import Sparse
 from twin.retrieval.store import (
     DENSE, FLOAT_FIELDS, KEYWORD_FIELDS, LEXICAL, Candidate, ListQuery, MemoryFilter, MemoryStore, StoredPoint,
-    StoreMeta,
+    StoreMeta, best_first,
 )
 from twin.store_lock import LOCK_FILE, StoreLock
 
@@ -309,7 +309,7 @@ class EdgeStore(MemoryStore):
                                filter=native, with_payload=False,
                                params=SearchParams(exact=True) if exact else dense_params(native, limit))
         text = self._id_text
-        return [Candidate(text(p.id), float(p.score)) for p in self.shard.query(request)]
+        return best_first([Candidate(text(p.id), float(p.score)) for p in self.shard.query(request)])
 
     @_engine_call
     def search_sparse(self, sparse: Sparse, limit: int, flt: MemoryFilter | None = None) -> list[Candidate]:
@@ -320,7 +320,7 @@ class EdgeStore(MemoryStore):
         request = QueryRequest(limit=limit, query=Query.Nearest(SparseVector(sparse.indices, sparse.values), using=LEXICAL),
                                filter=edge_filter(flt), with_payload=False)
         text = self._id_text
-        return [Candidate(text(p.id), float(p.score)) for p in self.shard.query(request)]
+        return best_first([Candidate(text(p.id), float(p.score)) for p in self.shard.query(request)])
 
     @_engine_call
     def search_lists(self, queries: Sequence[ListQuery]) -> list[list[Candidate]]:
@@ -349,7 +349,7 @@ class EdgeStore(MemoryStore):
         if requests:
             text = self._id_text
             for slot, points in zip(slots, self.shard.query_batch(QueryBatchRequest(requests)), strict=True):
-                results[slot] = [Candidate(text(p.id), p.score) for p in points]
+                results[slot] = best_first([Candidate(text(p.id), p.score) for p in points])
         return results
 
     @_engine_call

@@ -37,7 +37,7 @@ class FusionParams:
     time_mode: str = "boost"  # "boost" | "filter" | "off"
     time_weight: float = 1.0
     lexical_coverage: float = 1.0  # exponent of the query-term coverage that scales lexical hits (0 = off)
-    lexical_feedback: int = 8  # memory.lexical_feedback: the best this many fused hits widen the lexical query for a second search (0 = off)
+    lexical_feedback: int = 12  # memory.lexical_feedback: the best this many fused hits widen the lexical query for a second search (0 = off)
     feedback_max_share: float = 0.3  # memory.lexical_feedback_max_share: words held by more of the read memories are not added
 
 

@@ -85,6 +85,14 @@ class Candidate:
     payload: dict | None = None
 
 
+def best_first(candidates: list[Candidate]) -> list[Candidate]:
+    """Candidates by score, equal scores by id. Engines return ties in the order their segments
+    hold the points, which a compaction changes; lexical feedback reads the top hits, so a tie
+    in its reach changed a question's results after `twin memory compact`."""
+    candidates.sort(key=lambda c: (-c.score, c.id))
+    return candidates
+
+
 @dataclass(frozen=True)
 class ListQuery:
     """One candidate list of a hybrid search: a dense query (`vector`) or a lexical one (`sparse`)."""

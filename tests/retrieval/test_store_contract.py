@@ -186,3 +186,22 @@ def test_tokens_per_memory_is_the_stores_average_and_follows_edits(tmp_path, sto
         sampled = MemoryIndex(store, hash_embedder, lexical).tokens_per_memory()
         first_three = [p["text"] for _, p in list(store.scroll_payloads())[:3]]
         assert sampled == pytest.approx(sum(map(estimate_tokens, first_three)) / 3)
+
+
+def test_equal_scores_come_back_ordered_by_id(tmp_path, store_kind):
+    """Ties are ordered by id, whatever order the engine's segments hold them in (a compaction
+    changes it, and lexical feedback reads the top hits)."""
+    import numpy as np
+
+    from twin.retrieval.lexical import Sparse
+    from twin.retrieval.store import ListQuery, StoredPoint
+
+    meta = StoreMeta(embedder="test", dim=4, lexical="test")
+    vector = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
+    ids = [f"00000000-0000-0000-0000-{i:012d}" for i in (7, 3, 9, 1, 5)]
+    with make_store(store_kind, tmp_path, meta) as store:
+        for i in ids:  # one at a time, in an order that is not the ids' own
+            store.upsert([StoredPoint(i, vector, Sparse([11], [1.0]), {"text": i, "kind": "chat"})])
+        lists = store.search_lists([ListQuery(5, vector=vector), ListQuery(5, sparse=Sparse([11], [1.0]))])
+        for got in [*lists, store.search_dense(vector, 5), store.search_sparse(Sparse([11], [1.0]), 5)]:
+            assert [c.id for c in got] == sorted(ids)
