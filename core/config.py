@@ -173,7 +173,7 @@ class MemoryConfig(Section):
     qdrant_api_key: str | None = Field(None, description="API key of that Qdrant server")
     collection: str = Field("twin_memories", description="collection name on a Qdrant server")
     top_k: int = Field(8, gt=0, description="memories retrieved per question at least; the service retrieves more when its memory budget holds more")
-    candidate_headroom: float = Field(3.0, gt=0, description="memories retrieved per memory the budget holds at the store's average memory size (the packer skips ones that do not fit and takes session neighbours from the rest; bench/memory_recall.py --topk-sweep)")
+    candidate_headroom: float = Field(2.0, gt=0, description="memories retrieved per memory the budget holds at the store's average memory size (the packer skips ones that do not fit and takes session neighbours from the rest; bench/memory_recall.py --topk-sweep)")
     dense_weight: float = Field(1.0, ge=0, description="weight of the dense list in rank fusion")
     sparse_weight: float = Field(3.0, ge=0, description="weight of the lexical (BM25) list in rank fusion")
     rrf_k: int = Field(10, gt=0, description="reciprocal rank fusion constant (small = top ranks dominate)")
@@ -184,8 +184,8 @@ class MemoryConfig(Section):
     time_mode: Literal["boost", "filter", "off"] = Field("boost", description="what a time named in a question does")
     time_weight: float = Field(1.0, ge=0, description="weight of the in-range lists when time_mode = 'boost'")
     reranker: str | None = Field(None, description="cross-encoder (HF id or path) that reorders the fused top hits")
-    expand_neighbours: int = Field(3, ge=0, description="the best this many chat hits are packed with the memories just before and after them in the same session (0 = off)")
-    expand_min_tokens: int = Field(3000, ge=0, description="neighbours are added only when the memory budget has at least this many tokens (small budgets are better spent on more hits)")
+    expand_neighbours: int = Field(5, ge=0, description="the best this many chat hits are packed with the memories just before and after them in the same session (0 = off)")
+    expand_min_tokens: int = Field(4000, ge=0, description="neighbours are added only when the memory budget has at least this many tokens (small budgets are better spent on more hits)")
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> MemoryConfig:
