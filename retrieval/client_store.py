@@ -48,6 +48,10 @@ def client_filter(flt: MemoryFilter | None):
     return m.Filter(must=must)
 
 
+def _candidates(points) -> list[Candidate]:
+    return best_first([Candidate(str(p.id), float(p.score)) for p in points])
+
+
 def unavailable_from(exc: Exception, where: str) -> UnavailableError | None:
     """The UnavailableError a transport failure means (server down, timed out, restarting), or None
     for anything else, which must propagate as it is."""
@@ -197,7 +201,7 @@ class ClientStore(MemoryStore):
             query_filter=client_filter(flt), with_payload=False,
             search_params=m.SearchParams(exact=True) if exact and self.backend == "server" else None,
         )
-        return best_first([Candidate(str(p.id), float(p.score)) for p in result.points])
+        return _candidates(result.points)
 
     @_server_call
     def search_sparse(self, sparse: Sparse, limit: int, flt: MemoryFilter | None = None) -> list[Candidate]:
@@ -209,7 +213,7 @@ class ClientStore(MemoryStore):
             self.collection, query=m.SparseVector(indices=sparse.indices, values=sparse.values), using=LEXICAL,
             limit=limit, query_filter=client_filter(flt), with_payload=False,
         )
-        return best_first([Candidate(str(p.id), float(p.score)) for p in result.points])
+        return _candidates(result.points)
 
     @_server_call
     def search_lists(self, queries: Sequence[ListQuery]) -> list[list[Candidate]]:
@@ -230,7 +234,7 @@ class ClientStore(MemoryStore):
         results: list[list[Candidate]] = [[] for _ in queries]
         if requests:
             for slot, response in zip(slots, self.client.query_batch_points(self.collection, requests), strict=True):
-                results[slot] = best_first([Candidate(str(p.id), float(p.score)) for p in response.points])
+                results[slot] = _candidates(response.points)
         return results
 
     @_server_call

@@ -308,8 +308,7 @@ class EdgeStore(MemoryStore):
         request = QueryRequest(limit=limit, query=Query.Nearest(np.asarray(vector, dtype=np.float32).tolist(), using=DENSE),
                                filter=native, with_payload=False,
                                params=SearchParams(exact=True) if exact else dense_params(native, limit))
-        text = self._id_text
-        return best_first([Candidate(text(p.id), float(p.score)) for p in self.shard.query(request)])
+        return self._candidates(self.shard.query(request))
 
     @_engine_call
     def search_sparse(self, sparse: Sparse, limit: int, flt: MemoryFilter | None = None) -> list[Candidate]:
@@ -319,8 +318,7 @@ class EdgeStore(MemoryStore):
             return []
         request = QueryRequest(limit=limit, query=Query.Nearest(SparseVector(sparse.indices, sparse.values), using=LEXICAL),
                                filter=edge_filter(flt), with_payload=False)
-        text = self._id_text
-        return best_first([Candidate(text(p.id), float(p.score)) for p in self.shard.query(request)])
+        return self._candidates(self.shard.query(request))
 
     @_engine_call
     def search_lists(self, queries: Sequence[ListQuery]) -> list[list[Candidate]]:
@@ -347,10 +345,13 @@ class EdgeStore(MemoryStore):
             slots.append(slot)
         results: list[list[Candidate]] = [[] for _ in queries]
         if requests:
-            text = self._id_text
             for slot, points in zip(slots, self.shard.query_batch(QueryBatchRequest(requests)), strict=True):
-                results[slot] = best_first([Candidate(text(p.id), p.score) for p in points])
+                results[slot] = self._candidates(points)
         return results
+
+    def _candidates(self, points) -> list[Candidate]:
+        text = self._id_text
+        return best_first([Candidate(text(p.id), float(p.score)) for p in points])
 
     @_engine_call
     def payloads(self, ids: Sequence[str]) -> dict[str, dict]:

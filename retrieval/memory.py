@@ -171,7 +171,7 @@ class MemoryIndex:
         return self.store.count()
 
     def stats(self) -> dict:
-        hint = self.store.index_hint()
+        hint = self.index_hint()
         return {**memory_stats(self.store), "embedder": self.embedder.id, "dim": self.embedder.dim,
                 "lexical": self.lexical.id, "backend": "edge" if self.store.backend == "edge" else "server",
                 **({"index_hint": hint} if hint else {})}
