@@ -40,6 +40,56 @@ def test_memories_are_quoted_with_dates_and_cannot_close_the_quote():
     assert block.count("</memory>") == 2
 
 
+def episode(turns: list[tuple[str, str]], minutes: float = 10) -> Memory:
+    """A chat memory as the index makes it (twin.retrieval.chunking), its header first."""
+    from datetime import timedelta, timezone
+
+    from twin.records import ChatKind, Message
+    from twin.retrieval.chunking import chat_memories
+
+    start = datetime(2023, 5, 25, 23, 40, tzinfo=timezone(timedelta(hours=8)))
+    messages = [Message(source="telegram", source_id=f"telegram:{i}", conversation_id="telegram:1",
+                        conversation_name="Hiking club", chat_kind=ChatKind.GROUP, sender_id=name, sender_name=name,
+                        is_owner=name == "Lin", timestamp=start + timedelta(minutes=minutes * i), text=text)
+                for i, (name, text) in enumerate(turns)]
+    [memory] = chat_memories(messages, turns=len(turns), overlap=0, gap_minutes=600)
+    return memory
+
+
+def test_a_chat_memory_tag_leaves_out_what_its_header_says():
+    memory = episode([("Lin", "we hiked Yellow Mountain"), ("Mei", "and lost the red hat")])
+    block, _ = render_memories([MemoryHit(memory, 1.0, memory.id)], 500)
+    opening = block[block.index("<memory "):].split("\n", 1)[0]
+    assert opening == '<memory n="1" kind="chat" source="telegram">'
+    # the model still reads the date (with time and weekday) and the people, once
+    assert "[2023-05-25 23:40 (Thu, 25 May 2023)] Hiking club (Lin, Mei)" in block
+    assert block.count("2023-05-25") == 1 and block.count("Mei") == 2  # the header's and her turn's
+
+
+def test_a_memory_keeps_date_and_people_in_its_tag_when_its_text_does_not_give_them():
+    from dataclasses import replace
+
+    from twin.prompt import header_states
+
+    memory = episode([("Lin", "we hiked"), ("Mei", "until after midnight")], minutes=30)  # two days
+    assert header_states(memory) == (True, True)
+    assert "to 2023-05-26]" in memory.text.split("\n")[0]
+    cases = {
+        "another day": replace(memory, start=memory.start.replace(day=20)),
+        "later end": replace(memory, end=memory.end.replace(day=28)),
+        "other people": replace(memory, participants=("Lin", "Mei", "Tao")),
+        "a note": replace(memory, kind="note"),
+        "no header": replace(memory, text="Lin: we hiked"),
+    }
+    for why, changed in cases.items():
+        block, _ = render_memories([MemoryHit(changed, 1.0, "x")], 500)
+        opening = block[block.index("<memory "):].split("\n", 1)[0]
+        dated, named = header_states(changed)
+        assert ("date=" in opening) == (not dated), why
+        assert ("with=" in opening) == (not named and bool(changed.participants)), why
+        assert not (dated and named), why
+
+
 def test_memory_budget_keeps_the_best_that_fit():
     long = hit("word " * 400, 4, 0.9)
     short = hit("the cello teacher is Mrs. Zhou", 5, 0.5)
