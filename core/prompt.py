@@ -10,7 +10,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from twin.config import PersonaConfig
@@ -184,6 +184,63 @@ def _attr(value: str) -> str:
     return value.replace('"', "'").replace("<", "(").replace(">", ")")
 
 
+def episode_turns(memory: Memory) -> tuple[str, list[str]] | None:
+    """A chat memory's header line and its turns, one per source id ("Name: text", a message's own
+    line breaks kept), or None when its text does not split that way (a continuation line that
+    starts like a turn, a text edited by hand): then it is shown whole."""
+    if memory.kind != "chat" or not memory.participants or "\n" not in memory.text:
+        return None
+    header, _, body = memory.text.partition("\n")
+    starts = tuple(f"{name}: " for name in memory.participants)
+    turns: list[str] = []
+    for line in body.split("\n"):
+        if line.startswith(starts):
+            turns.append(line)
+        elif turns:
+            turns[-1] += "\n" + line
+        else:
+            return None
+    return (header, turns) if len(turns) == len(memory.source_ids) else None
+
+
+def without_shown_turns(memory: Memory, shown: set[str]) -> Memory | None:
+    """`memory` without the chat turns the block already holds ("…" where turns were left out),
+    None when it holds them all. Neighbouring chat memories share a turn (memory.chunk_overlap)
+    and the best hits are packed with their neighbours, so 5-10% of a LoCoMo block was turns
+    shown twice (bench/memory_recall.py). Other memories come back as they are."""
+    if not shown.intersection(memory.source_ids):
+        return memory
+    split = episode_turns(memory)
+    if split is None:
+        return memory
+    header, turns = split
+    keep = [i for i, source_id in enumerate(memory.source_ids) if source_id not in shown]
+    if not keep:
+        return None
+    lines, previous = [header], -1
+    for i in keep:
+        if i != previous + 1:
+            lines.append("…")
+        lines.append(turns[i])
+        previous = i
+    if previous != len(turns) - 1:
+        lines.append("…")
+    return replace(memory, text="\n".join(lines), source_ids=tuple(memory.source_ids[i] for i in keep))
+
+
+def as_shown(hits: Sequence[MemoryHit]) -> list[Memory]:
+    """The memories of a block's hits (render_memories' second result, in order) as the block
+    shows them: each without the chat turns an earlier one already showed."""
+    shown: set[str] = set()
+    out: list[Memory] = []
+    for hit in hits:
+        memory = without_shown_turns(hit.memory, shown) or hit.memory
+        out.append(memory)
+        if memory.kind == "chat":
+            shown.update(memory.source_ids)
+    return out
+
+
 def render_memories(
     hits: Sequence[MemoryHit],
     budget_tokens: int,
@@ -192,25 +249,33 @@ def render_memories(
     """The memory block for the system message and the hits it holds, best first.
 
     Hits are taken in rank order while they fit in `budget_tokens`; one that does not fit is
-    skipped (a shorter one further down may still fit). No hits: an empty block. Pure: the
+    skipped (a shorter one further down may still fit). A chat turn already in the block is not
+    shown again (without_shown_turns), and a hit with nothing new is left out. No hits: an empty
+    block. The hits returned are the ones given (whole), for the caller's citations. Pure: the
     service, `twin eval recall` and the style dataset all pack memories with this function."""
     if not hits or budget_tokens <= 0:
         return "", []
     frame = f"{MEMORY_PREAMBLE}\n<memories>\n\n</memories>"
     used_tokens = count_tokens(frame)
-    smallest = count_tokens('<memory n="1" date="undated" kind="chat">\n\n</memory>')  # tags alone
+    smallest = count_tokens('<memory n="1" kind="chat">\n\n</memory>')  # tags alone
     parts: list[str] = []
     used: list[MemoryHit] = []
+    shown: set[str] = set()  # source ids of the chat turns in the block
     for hit in hits:
         if budget_tokens - used_tokens < smallest:
             break  # nothing further down can fit
-        part = render_memory(hit, len(used) + 1)
+        memory = without_shown_turns(hit.memory, shown)
+        if memory is None:
+            continue
+        part = render_memory(hit if memory is hit.memory else replace(hit, memory=memory), len(used) + 1)
         cost = count_tokens(part) + 1
         if used_tokens + cost > budget_tokens:
             continue
         parts.append(part)
         used.append(hit)
         used_tokens += cost
+        if memory.kind == "chat":
+            shown.update(memory.source_ids)
     if not used:
         return "", []
     return f"{MEMORY_PREAMBLE}\n<memories>\n" + "\n".join(parts) + "\n</memories>", used

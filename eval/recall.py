@@ -173,6 +173,16 @@ def _retrieved(hit: MemoryHit) -> Retrieved:
     return Retrieved(hit.memory.source_ids, estimate_tokens(hit.memory.text), hit)
 
 
+def _in_prompt(hits: Sequence[MemoryHit]) -> tuple[Retrieved, ...]:
+    """A prompt's memories, each counted by the tokens of what the block shows of it (a chat turn an
+    earlier memory showed is not shown again: twin.prompt.as_shown)."""
+    from twin.prompt import as_shown
+    from twin.retrieval.chunking import estimate_tokens
+
+    return tuple(Retrieved(hit.memory.source_ids, estimate_tokens(shown.text), hit)
+                 for hit, shown in zip(hits, as_shown(hits), strict=True))
+
+
 def _mean(values: Iterable[bool | int | float]) -> float:
     values = list(values)
     return round(sum(values) / len(values), 4) if values else 0.0
@@ -276,7 +286,7 @@ def locomo_recall(path: Path | str, ks: Sequence[int] = DEFAULT_KS, config: Twin
                     ranked_k = searcher.ranked_ids(query, k, now=now, query_vector=_v)[:k]
                     return [MemoryHit(by_id[pid].hit.memory, score, pid) for pid, score in ranked_k]
 
-                served = {label: tuple(_retrieved(h) for h in served_memories(twin_config, b, search, q.question, persona))
+                served = {label: _in_prompt(served_memories(twin_config, b, search, q.question, persona))
                           for label, b in budgets_served.items()}
                 results.append(QuestionResult(str(q.category), frozenset(q.evidence),
                                               tuple(by_id[pid] for pid, _ in ranked), served))
@@ -314,7 +324,7 @@ def index_recall(index, questions: Iterable, ks: Sequence[int] = DEFAULT_KS, bud
     results = []
     for q in questions:
         ranked = tuple(_retrieved(h) for h in search(q.question, depth))
-        picked = {label: tuple(_retrieved(h) for h in served_memories(config, b, search, q.question))
+        picked = {label: _in_prompt(served_memories(config, b, search, q.question))
                   for label, b in (served or {}).items()} or None
         results.append(QuestionResult(str(q.category) if q.category is not None else "all",
                                       frozenset(q.evidence), ranked, picked))

@@ -40,8 +40,9 @@ def test_memories_are_quoted_with_dates_and_cannot_close_the_quote():
     assert block.count("</memory>") == 2
 
 
-def episode(turns: list[tuple[str, str]], minutes: float = 10) -> Memory:
-    """A chat memory as the index makes it (twin.retrieval.chunking), its header first."""
+def episodes(turns: list[tuple[str, str]], minutes: float = 10, size: int | None = None,
+             overlap: int = 0) -> list[Memory]:
+    """Chat memories as the index makes them (twin.retrieval.chunking), each header first."""
     from datetime import timedelta, timezone
 
     from twin.records import ChatKind, Message
@@ -52,7 +53,11 @@ def episode(turns: list[tuple[str, str]], minutes: float = 10) -> Memory:
                         conversation_name="Hiking club", chat_kind=ChatKind.GROUP, sender_id=name, sender_name=name,
                         is_owner=name == "Lin", timestamp=start + timedelta(minutes=minutes * i), text=text)
                 for i, (name, text) in enumerate(turns)]
-    [memory] = chat_memories(messages, turns=len(turns), overlap=0, gap_minutes=600)
+    return list(chat_memories(messages, turns=size or len(turns), overlap=overlap, gap_minutes=600))
+
+
+def episode(turns: list[tuple[str, str]], minutes: float = 10) -> Memory:
+    [memory] = episodes(turns, minutes)
     return memory
 
 
@@ -88,6 +93,47 @@ def test_a_memory_keeps_date_and_people_in_its_tag_when_its_text_does_not_give_t
         assert ("date=" in opening) == (not dated), why
         assert ("with=" in opening) == (not named and bool(changed.participants)), why
         assert not (dated and named), why
+
+
+CHAT = [("Lin", "shall we hike Yellow Mountain?"), ("Mei", "yes, Saturday"), ("Lin", "bring the red hat"),
+        ("Mei", "I lost it\non the last hike"), ("Lin", "then we buy one"), ("Mei", "at the market")]
+
+
+def test_a_turn_two_memories_share_is_shown_once():
+    from twin.prompt import as_shown
+
+    first, second, third = episodes(CHAT, size=3, overlap=1)  # turns 0-2, 2-4, 4-5
+    assert second.source_ids[0] == first.source_ids[-1]
+    hits = [MemoryHit(m, 1.0, m.id) for m in (second, first, third)]
+    block, used = render_memories(hits, 2000)
+    assert used == hits  # the hits as given: their ids and whole texts are what callers cite
+    assert block.count("bring the red hat") == 1 and block.count("then we buy one") == 1
+    assert block.count("I lost it\non the last hike") == 1  # a message's own line break kept
+    # the second-best memory (turns 0-2) loses its last turn, the shown ones carry on after a gap mark
+    shown = as_shown(used)
+    assert shown[0] is second
+    assert shown[1].source_ids == first.source_ids[:2] and shown[1].text.endswith("Mei: yes, Saturday\n…")
+    assert shown[2].source_ids == third.source_ids[1:] and shown[2].text.split("\n")[1] == "…"
+    for memory in shown:  # the block holds exactly these texts
+        assert memory.text in block
+    # every evidence turn is still in the block: the union of what is shown is the union of the hits
+    assert {s for m in shown for s in m.source_ids} == {s for h in used for s in h.memory.source_ids}
+
+
+def test_a_memory_whose_turns_are_all_shown_is_left_out_and_odd_texts_are_shown_whole():
+    from dataclasses import replace
+
+    from twin.prompt import episode_turns
+
+    whole = episode(CHAT[:4])
+    part = episodes(CHAT[:4], size=2)[1]  # turns 2-3, both in `whole`
+    block, used = render_memories([MemoryHit(whole, 1.0, "a"), MemoryHit(part, 0.9, "b")], 2000)
+    assert [h.id for h in used] == ["a"] and block.count("<memory ") == 1
+    # a continuation line that starts like a turn ("Mei: ..." inside Lin's message): not split
+    odd = replace(part, text=part.text.replace("bring the red hat", "bring the red hat\nMei: said so"))
+    assert episode_turns(odd) is None
+    block, used = render_memories([MemoryHit(whole, 1.0, "a"), MemoryHit(odd, 0.9, "b")], 2000)
+    assert [h.id for h in used] == ["a", "b"] and "Mei: said so" in block
 
 
 def test_memory_budget_keeps_the_best_that_fit():
