@@ -10,7 +10,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from twin.config import PersonaConfig
@@ -153,13 +153,17 @@ def header_states(memory: Memory) -> tuple[bool, bool]:
     1,000-token block holds more memories without them (budgeted recall B1000 0.749 -> 0.757 held
     out, 0.771 -> 0.782 tune; bench/memory_recall.py). Checked against the memory's own fields, so a
     memory whose text says otherwise (an edited note, an older store's format) keeps them."""
-    if memory.kind != "chat" or not memory.text.startswith("["):
+    text = memory.text
+    if memory.kind != "chat" or not text.startswith("["):
         return False, False
-    first = memory.text[:memory.text.find("\n")] if "\n" in memory.text else memory.text
-    stamp = first[1:first.find("]")] if "]" in first else ""
-    dates = memory_date(memory).split(" to ")
-    dated = memory.start is not None and stamp.startswith(dates[0] + " ") and dates[-1] in stamp
-    named = bool(memory.participants) and first.endswith(f"({', '.join(memory.participants)})")
+    cut = text.find("\n")
+    first = text if cut < 0 else text[:cut]
+    stamp = first[1:max(first.find("]"), 0)]
+    dated = False
+    if memory.start is not None:
+        start, end = memory.start.date().isoformat(), (memory.end or memory.start).date().isoformat()
+        dated = stamp.startswith(start + " ") and (end == start or end in stamp)
+    named = bool(memory.participants) and first.endswith("(" + ", ".join(memory.participants) + ")")
     return dated, named
 
 
@@ -203,8 +207,11 @@ def episode_turns(memory: Memory) -> tuple[str, list[str]] | None:
     return (header, turns) if len(turns) == len(memory.source_ids) else None
 
 
+GAP = "[...]"  # where turns were left out; ASCII, so the tag folding keeps its fast path (normalise_tags)
+
+
 def without_shown_turns(memory: Memory, shown: set[str]) -> Memory | None:
-    """`memory` without the chat turns the block already holds ("…" where turns were left out),
+    """`memory` without the chat turns the block already holds (GAP where turns were left out),
     None when it holds them all. Neighbouring chat memories share a turn (memory.chunk_overlap)
     and the best hits are packed with their neighbours, so 5-10% of a LoCoMo block was turns
     shown twice (bench/memory_recall.py). Other memories come back as they are."""
@@ -220,12 +227,14 @@ def without_shown_turns(memory: Memory, shown: set[str]) -> Memory | None:
     lines, previous = [header], -1
     for i in keep:
         if i != previous + 1:
-            lines.append("…")
+            lines.append(GAP)
         lines.append(turns[i])
         previous = i
     if previous != len(turns) - 1:
-        lines.append("…")
-    return replace(memory, text="\n".join(lines), source_ids=tuple(memory.source_ids[i] for i in keep))
+        lines.append(GAP)
+    # positional, not dataclasses.replace: this runs for many hits of every served prompt
+    return Memory("\n".join(lines), tuple(memory.source_ids[i] for i in keep), memory.start, memory.end,
+                  memory.kind, memory.conversation_id, memory.participants, memory.source, memory.extra)
 
 
 def as_shown(hits: Sequence[MemoryHit]) -> list[Memory]:
@@ -267,7 +276,7 @@ def render_memories(
         memory = without_shown_turns(hit.memory, shown)
         if memory is None:
             continue
-        part = render_memory(hit if memory is hit.memory else replace(hit, memory=memory), len(used) + 1)
+        part = render_memory(hit if memory is hit.memory else MemoryHit(memory, hit.score, hit.id), len(used) + 1)
         cost = count_tokens(part) + 1
         if used_tokens + cost > budget_tokens:
             continue

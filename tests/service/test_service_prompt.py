@@ -112,8 +112,8 @@ def test_a_turn_two_memories_share_is_shown_once():
     # the second-best memory (turns 0-2) loses its last turn, the shown ones carry on after a gap mark
     shown = as_shown(used)
     assert shown[0] is second
-    assert shown[1].source_ids == first.source_ids[:2] and shown[1].text.endswith("Mei: yes, Saturday\n…")
-    assert shown[2].source_ids == third.source_ids[1:] and shown[2].text.split("\n")[1] == "…"
+    assert shown[1].source_ids == first.source_ids[:2] and shown[1].text.endswith("Mei: yes, Saturday\n[...]")
+    assert shown[2].source_ids == third.source_ids[1:] and shown[2].text.split("\n")[1] == "[...]"
     for memory in shown:  # the block holds exactly these texts
         assert memory.text in block
     # every evidence turn is still in the block: the union of what is shown is the union of the hits
