@@ -82,7 +82,7 @@ def retrieval_depth(config: TwinConfig, memory_tokens: int, tokens_per_memory: f
 def expand_top(config: TwinConfig, memory_tokens: int) -> int:
     """How many of the best hits get their session neighbours in a block of `memory_tokens`:
     memory.expand_neighbours when the block holds at least memory.expand_min_tokens, else none
-    (chosen by `bench/memory_recall.py --expand-sweep`: on LoCoMo they add a little from ~4,000
+    (chosen by `bench/memory_recall.py --expand-sweep`: on LoCoMo they add a little from ~6,000
     tokens up and cost recall at 1,000-2,000, where the block is better spent on more hits)."""
     cfg = config.memory
     return cfg.expand_neighbours if memory_tokens >= cfg.expand_min_tokens else 0

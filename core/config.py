@@ -185,7 +185,7 @@ class MemoryConfig(Section):
     time_weight: float = Field(1.0, ge=0, description="weight of the in-range lists when time_mode = 'boost'")
     reranker: str | None = Field(None, description="cross-encoder (HF id or path) that reorders the fused top hits")
     expand_neighbours: int = Field(5, ge=0, description="the best this many chat hits are packed with the memories just before and after them in the same session (0 = off)")
-    expand_min_tokens: int = Field(4000, ge=0, description="neighbours are added only when the memory budget has at least this many tokens (small budgets are better spent on more hits)")
+    expand_min_tokens: int = Field(6000, ge=0, description="neighbours are added only when the memory budget has at least this many tokens (small budgets are better spent on more hits)")
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> MemoryConfig:
