@@ -129,13 +129,13 @@ QUICK = {
 }
 
 
-# The settings the sweeps vary: a run is cached under their values, and --quick checks them against
-# the shipped defaults.
-SWEPT = tuple(dict.fromkeys(field for axes in (SWEEP, QUICK) for axis in axes for field in axis.split(",")))
-
-
 def swept_fields(axes: dict) -> list[str]:
+    """The settings a sweep's axes vary ("dense_weight,sparse_weight" is two)."""
     return [field for axis in axes for field in axis.split(",")]
+
+
+# The settings any sweep varies: a run is cached under their values.
+SWEPT = tuple(dict.fromkeys(swept_fields(SWEEP) + swept_fields(QUICK)))
 
 
 def _shown(value) -> str:
