@@ -126,6 +126,7 @@ QUICK = {
     "lexical_coverage": [0.0, 0.5, 1.0, 2.0],
     "lexical_feedback": [0, 3, 5, 8, 12],
     "lexical_feedback_max_share": [1.0, 0.5, 0.3, 0.2, 0.1],
+    "time_day_slack": [0, 1, 3, 7],
 }
 
 
@@ -152,7 +153,8 @@ def _run(samples, cfg: MemoryConfig, rows: list, done: dict) -> tuple[str, dict,
     key = tuple(getattr(cfg, field) for field in SWEPT)
     if key not in done:
         name = (f"{cfg.embedder} {cfg.chunk_turns}t/{cfg.chunk_overlap}o d{cfg.dense_weight:g}:s{cfg.sparse_weight:g} "
-                f"rrf{cfg.rrf_k} cov{cfg.lexical_coverage:g} fb{cfg.lexical_feedback}/{cfg.lexical_feedback_max_share:g}")
+                f"rrf{cfg.rrf_k} cov{cfg.lexical_coverage:g} fb{cfg.lexical_feedback}/{cfg.lexical_feedback_max_share:g} "
+                f"day±{cfg.time_day_slack}")
         result = locomo_recall(LOCOMO, KS, cfg, samples=samples, windows=(), embedding_cache=CACHE)
         result["crosslingual_r3"] = crosslingual_r3(cfg)
         done[key] = (name, result, cfg)

@@ -183,6 +183,7 @@ class MemoryConfig(Section):
     lexical_feedback_max_share: float = Field(0.3, gt=0, le=1, description="a word of those hits joins the second search only if at most this share of the memories the first one read hold it (common words add little and make that search slow; 1 = no limit)")
     time_mode: Literal["boost", "filter", "off"] = Field("boost", description="what a time named in a question does")
     time_weight: float = Field(1.0, ge=0, description="weight of the in-range lists when time_mode = 'boost'")
+    time_day_slack: int = Field(3, ge=0, le=366, description="a calendar day a question names ('March 16, 2022', '9月15日') also covers this many days each side: what happened on a day is often told a day or two later")
     reranker: str | None = Field(None, description="cross-encoder (HF id or path) that reorders the fused top hits")
     expand_neighbours: int = Field(5, ge=0, description="the best this many chat hits are packed with the memories just before and after them in the same session (0 = off)")
     expand_min_tokens: int = Field(6000, ge=0, description="neighbours are added only when the memory budget has at least this many tokens (small budgets are better spent on more hits)")

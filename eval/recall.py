@@ -305,7 +305,8 @@ def locomo_recall(path: Path | str, ks: Sequence[int] = DEFAULT_KS, config: Twin
         "served_budgets": {label: {**vars(b), "top_k": round(_mean(depths[label]), 1), "tokens_per_memory": None}
                            for label, b in served_budgets(twin_config, windows).items()},
         "settings": {**cfg.model_dump(include={"chunk_turns", "chunk_overlap", "dense_weight", "sparse_weight", "rrf_k",
-                                               "candidates", "lexical_coverage", "lexical_feedback", "time_mode", "time_weight", "expand_neighbours",
+                                               "candidates", "lexical_coverage", "lexical_feedback", "lexical_feedback_max_share",
+                                               "time_mode", "time_weight", "time_day_slack", "expand_neighbours",
                                                "expand_min_tokens"}), "session_gap_minutes": gap},
     })
     return report

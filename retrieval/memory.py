@@ -34,6 +34,7 @@ SIZE_SAMPLE = 1000
 def fusion_params(cfg: MemoryConfig) -> FusionParams:
     return FusionParams(dense_weight=cfg.dense_weight, sparse_weight=cfg.sparse_weight, rrf_k=cfg.rrf_k,
                         candidates=cfg.candidates, time_mode=cfg.time_mode, time_weight=cfg.time_weight,
+                        day_slack=cfg.time_day_slack,
                         lexical_coverage=cfg.lexical_coverage, lexical_feedback=cfg.lexical_feedback,
                         feedback_max_share=cfg.lexical_feedback_max_share)
 

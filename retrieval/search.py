@@ -36,6 +36,7 @@ class FusionParams:
     candidates: int = 50  # per list
     time_mode: str = "boost"  # "boost" | "filter" | "off"
     time_weight: float = 1.0
+    day_slack: int = 3  # memory.time_day_slack: days each side of a calendar day the question names
     lexical_coverage: float = 1.0  # exponent of the query-term coverage that scales lexical hits (0 = off)
     lexical_feedback: int = 12  # memory.lexical_feedback: the best this many fused hits widen the lexical query for a second search (0 = off)
     feedback_max_share: float = 0.3  # memory.lexical_feedback_max_share: words held by more of the read memories are not added
@@ -103,7 +104,8 @@ class HybridSearcher:
         depth = max(p.candidates, k)
         weights: list[float] = []
         queries: list[ListQuery] = []
-        when = parse_time_range(query, now or datetime.now(UTC).astimezone()) if p.time_mode != "off" else None
+        when = (parse_time_range(query, now or datetime.now(UTC).astimezone(), p.day_slack)
+                if p.time_mode != "off" else None)
         if when is not None and p.time_mode == "filter" and flt.start is None and flt.end is None:
             flt = replace(flt, start=when.start, end=when.end)
             when = None

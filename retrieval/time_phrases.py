@@ -1,4 +1,4 @@
-"""Find the time a question names: "2024年9月", "last November", "春节", "yesterday".
+"""Find the time a question names: "March 16, 2022", "2024年9月", "last November", "春节", "yesterday".
 
 Returns a [start, end) range in the timezone of `now`, or None. Relative phrases are relative
 to `now`. Only explicit phrases count; a question without one gets None, so search behaves as
@@ -16,6 +16,12 @@ MONTHS = {name: i for i, names in enumerate(
      ("july", "jul"), ("august", "aug"), ("september", "sep", "sept"), ("october", "oct"), ("november", "nov"),
      ("december", "dec")]) for name in names}
 _MONTH_RE = "|".join(sorted(MONTHS, key=len, reverse=True))
+_DAY_RE = r"(\d{1,2})(?:st|nd|rd|th)?"
+# A day with its year: "2024-09-15", "2024/9/15", "2024年9月15日"; "March 16, 2022", "Mar 16th 2022";
+# "16 March 2022", "the 16th of March, 2022"
+_NUMERIC_DAY = re.compile(r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?!\d)|(\d{4})年(\d{1,2})月(\d{1,2})[日号]")
+_MONTH_DAY_YEAR = re.compile(rf"\b({_MONTH_RE})\.?\s+{_DAY_RE},?\s+(\d{{4}})\b")
+_DAY_MONTH_YEAR = re.compile(rf"\b{_DAY_RE}\s+(?:of\s+)?({_MONTH_RE})\.?,?\s+(\d{{4}})\b")
 
 # Spring Festival (Chinese New Year's day); the week around it is what people call 春节.
 SPRING_FESTIVAL = {
@@ -23,6 +29,12 @@ SPRING_FESTIVAL = {
     2022: (2, 1), 2023: (1, 22), 2024: (2, 10), 2025: (1, 29), 2026: (2, 17), 2027: (2, 6), 2028: (1, 26),
     2029: (2, 13), 2030: (2, 3),
 }
+
+
+# A calendar day named in a question ("March 16, 2022", "2024-09-15", "9月15日") covers this many
+# days each side (memory.time_day_slack): what happened on a day is often told a day or two later
+# ("yesterday we ..."). Relative days ("yesterday", "today") mean that day and stay exact.
+DAY_SLACK = 3
 
 
 @dataclass(frozen=True)
@@ -77,12 +89,13 @@ class _Impossible(Exception):
         self.phrase = phrase
 
 
-def parse_time_range(text: str, now: datetime) -> TimeRange | None:
+def parse_time_range(text: str, now: datetime, day_slack: int = DAY_SLACK) -> TimeRange | None:
     """The first time phrase in `text`; a phrase naming an impossible date is ignored (blanked
-    out) and the search goes on, so such a question searches as if it named no time."""
+    out) and the search goes on, so such a question searches as if it named no time. A named
+    calendar day covers `day_slack` days each side."""
     while True:
         try:
-            return _first_range(text, now)
+            return _first_range(text, now, timedelta(days=day_slack))
         except _Impossible as exc:
             blanked = re.sub(re.escape(exc.phrase), lambda m: " " * len(m.group(0)), text, flags=re.IGNORECASE)
             if blanked == text:  # cannot happen unless lower() changed the phrase's length
@@ -90,7 +103,7 @@ def parse_time_range(text: str, now: datetime) -> TimeRange | None:
             text = blanked
 
 
-def _first_range(text: str, now: datetime) -> TimeRange | None:
+def _first_range(text: str, now: datetime, slack: timedelta) -> TimeRange | None:
     lowered = text.lower()
     today = now.date()
 
@@ -103,10 +116,24 @@ def _first_range(text: str, now: datetime) -> TimeRange | None:
         except (ValueError, OverflowError):  # month 13, day 32, year 0 or 10000
             raise _Impossible(phrase) from None
 
-    if m := re.search(r"(\d{4})-(\d{1,2})-(\d{1,2})|(\d{4})年(\d{1,2})月(\d{1,2})[日号]", text):
+    def one_day(y: int, mo: int, d: int, phrase: str) -> TimeRange:
+        day = checked(date, y, mo, d, phrase=phrase)
+        start, end = checked(lambda: (day - slack, day + slack + timedelta(days=1)), phrase=phrase)
+        return TimeRange(_day(start, now), _day(end, now), phrase)
+
+    if m := _NUMERIC_DAY.search(text):
         y, mo, d = (int(g) for g in (m.groups()[:3] if m.group(1) else m.groups()[3:]))
-        start = _day(checked(date, y, mo, d, phrase=m.group(0)), now)
-        return TimeRange(start, start + timedelta(days=1), m.group(0))
+        return one_day(y, mo, d, m.group(0))
+    if m := _MONTH_DAY_YEAR.search(lowered):
+        return one_day(int(m.group(3)), MONTHS[m.group(1)], int(m.group(2)), m.group(0))
+    if m := _DAY_MONTH_YEAR.search(lowered):
+        return one_day(int(m.group(3)), MONTHS[m.group(2)], int(m.group(1)), m.group(0))
+    if m := re.search(r"(去年|今年|前年)?(\d{1,2})月(\d{1,2})[日号]", text):  # a day without its year
+        offset = {"去年": 1, "前年": 2, "今年": 0}.get(m.group(1) or "", None)
+        month, day = int(m.group(2)), int(m.group(3))
+        if offset is None:  # the most recent such day that has begun
+            offset = 0 if (month, day) <= (today.month, today.day) else 1
+        return one_day(now.year - offset, month, day, m.group(0))
     if m := re.search(r"(\d{4})年(\d{1,2})月", text):
         return found(checked(_month, int(m.group(1)), int(m.group(2)), now, phrase=m.group(0)), m.group(0))
     if m := re.search(rf"\b({_MONTH_RE})\.?,?\s+(\d{{4}})\b", lowered):

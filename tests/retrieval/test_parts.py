@@ -66,6 +66,16 @@ def test_cjk_tokens_and_sparse_vectors():
     ("春节回家了吗", datetime(2025, 1, 22), datetime(2025, 2, 6)),
     ("what did I do yesterday", datetime(2025, 3, 9), datetime(2025, 3, 10)),
     ("trip in May 2023", datetime(2023, 5, 1), datetime(2023, 6, 1)),
+    # a named calendar day, in any of its usual spellings, covers DAY_SLACK (3) days each side
+    ("What was James doing on March 16, 2022?", datetime(2022, 3, 13), datetime(2022, 3, 20)),
+    ("on Mar. 16th 2022", datetime(2022, 3, 13), datetime(2022, 3, 20)),
+    ("the 16th of March, 2022", datetime(2022, 3, 13), datetime(2022, 3, 20)),
+    ("2024-09-15 发生了什么", datetime(2024, 9, 12), datetime(2024, 9, 19)),
+    ("2024/9/15 发生了什么", datetime(2024, 9, 12), datetime(2024, 9, 19)),
+    ("2024年9月15日发生了什么", datetime(2024, 9, 12), datetime(2024, 9, 19)),
+    ("9月15日我们去哪了", datetime(2024, 9, 12), datetime(2024, 9, 19)),  # the last 15 September
+    ("3月8号吃了什么", datetime(2025, 3, 5), datetime(2025, 3, 12)),
+    ("去年3月8号", datetime(2024, 3, 5), datetime(2024, 3, 12)),
 ])
 def test_time_phrases(text, start, end):
     now = datetime(2025, 3, 10, 15, 0, tzinfo=CST)
@@ -260,3 +270,32 @@ def test_lexical_feedback_reads_terms_once_and_searches_the_lexical_lists_again(
     assert {pid for pid, _ in ranked[:2]} == {"a", "c"}  # "c", found by the feedback words, passes "b"
     off = HybridSearcher(Store(), None, Lexical(), replace(params, lexical_feedback=0)).ranked_ids("q", 3, query_vector=[1.0])
     assert [pid for pid, _ in off][:2] == ["a", "b"]
+
+
+def test_a_day_the_question_names_boosts_the_days_around_it_as_configured():
+    """memory.time_day_slack reaches the in-range lists: chats about a day often come a day or
+    two after it ("yesterday we went bowling"), so a named day covers days each side."""
+    from twin.config import MemoryConfig
+    from twin.retrieval.lexical import LexicalEncoder
+    from twin.retrieval.memory import fusion_params
+    from twin.retrieval.search import HybridSearcher
+
+    class Store:
+        def __init__(self):
+            self.filters = []
+
+        def search_lists(self, queries):
+            self.filters += [q.flt for q in queries]
+            return [[] for _ in queries]
+
+        def lexical_terms(self, ids):
+            return {}
+
+    now = datetime(2025, 3, 10, tzinfo=CST)
+    for slack, first, last in ((3, datetime(2022, 3, 13), datetime(2022, 3, 20)), (0, datetime(2022, 3, 16), datetime(2022, 3, 17))):
+        store = Store()
+        params = fusion_params(MemoryConfig(time_day_slack=slack))
+        HybridSearcher(store, None, LexicalEncoder(), params).ranked_ids("Where was James on March 16, 2022?", 5, now=now,
+                                                                         query_vector=[1.0])
+        ranged = {(f.start, f.end) for f in store.filters if f is not None and f.start is not None}
+        assert ranged == {(first.replace(tzinfo=CST), last.replace(tzinfo=CST))}, slack

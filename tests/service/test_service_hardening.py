@@ -107,7 +107,8 @@ def test_time_phrases_skip_impossible_dates_and_keep_looking():
     from twin.retrieval.time_phrases import parse_time_range
 
     now = datetime(2025, 6, 15, 12, tzinfo=ZoneInfo("Asia/Shanghai"))
-    for text in ("2024-02-30", "2024年13月", "2024年0月", "2024年2月32日", "0000-01-01", "sept 0000", "9999年12月"):
+    for text in ("2024-02-30", "2024年13月", "2024年0月", "2024年2月32日", "0000-01-01", "sept 0000", "9999年12月",
+                 "March 32, 2022", "31st of February 2024", "2024/13/01", "9999-12-31", "13月5日"):
         assert parse_time_range(text, now) is None, text
     # the impossible phrase is ignored, a real one later in the question still counts
     found = parse_time_range("not 2024-02-30 but last November", now)
