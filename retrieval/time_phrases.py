@@ -1,4 +1,5 @@
-"""Find the time a question names: "March 16, 2022", "2024年9月", "last November", "春节", "yesterday".
+"""Find the time a question names: "March 16, 2022", "2024年9月", "last November", "春节", "yesterday",
+"last weekend", "上周五", "three weeks ago", "两个月前".
 
 Returns a [start, end) range in the timezone of `now`, or None. Relative phrases are relative
 to `now`. Only explicit phrases count; a question without one gets None, so search behaves as
@@ -20,8 +21,27 @@ _DAY_RE = r"(\d{1,2})(?:st|nd|rd|th)?"
 # A day with its year: "2024-09-15", "2024/9/15", "2024年9月15日"; "March 16, 2022", "Mar 16th 2022";
 # "16 March 2022", "the 16th of March, 2022"
 _NUMERIC_DAY = re.compile(r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?!\d)|(\d{4})年(\d{1,2})月(\d{1,2})[日号]")
-_MONTH_DAY_YEAR = re.compile(rf"\b({_MONTH_RE})\.?\s+{_DAY_RE},?\s+(\d{{4}})\b")
-_DAY_MONTH_YEAR = re.compile(rf"\b{_DAY_RE}\s+(?:of\s+)?({_MONTH_RE})\.?,?\s+(\d{{4}})\b")
+_MONTH_DAY_YEAR = re.compile(rf"\b({_MONTH_RE})\.?\s+{_DAY_RE}(?:,\s*|\s+)(\d{{4}})\b")
+_DAY_MONTH_YEAR = re.compile(rf"\b{_DAY_RE}\s+(?:of\s+)?({_MONTH_RE})\.?(?:,\s*|\s+)(\d{{4}})\b")
+# The same without a year ("on March 16", "the 3rd of May"): the most recent such day
+_MONTH_DAY = re.compile(rf"\b({_MONTH_RE})\.?\s+{_DAY_RE}\b")
+_DAY_MONTH = re.compile(rf"\b{_DAY_RE}\s+(?:of\s+)?({_MONTH_RE})\b")
+# A month without a year needs "in"/"during" before it ("may" alone is mostly a verb): the last one
+_IN_MONTH = re.compile(rf"\b(?:in|during)\s+(?:the\s+)?({_MONTH_RE})\b")
+
+WEEKDAYS = {name: i for i, names in enumerate(
+    [("monday", "mon"), ("tuesday", "tue", "tues"), ("wednesday", "wed"), ("thursday", "thu", "thur", "thurs"),
+     ("friday", "fri"), ("saturday", "sat"), ("sunday", "sun")]) for name in names}
+_WEEKDAY_RE = "|".join(sorted(WEEKDAYS, key=len, reverse=True))
+_ZH_WEEKDAYS = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6}
+
+# "3 days ago", "a couple of weeks ago", "三天前", "两个月前"
+_COUNT_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+                "eight": 8, "nine": 9, "ten": 10, "a couple of": 2, "couple of": 2, "a few": 3, "few": 3}
+_COUNT_RE = r"\d{1,3}|" + "|".join(sorted(_COUNT_WORDS, key=len, reverse=True))
+_AGO = re.compile(rf"\b({_COUNT_RE})\s+(day|week|month|year)s?\s+ago\b")
+_ZH_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_ZH_AGO = re.compile(r"(\d{1,3}|[一二两三四五六七八九十]{1,3}|几)\s*(天|日|个?星期|周|个?礼拜|个月|年)(?:以)?前")
 
 # Spring Festival (Chinese New Year's day); the week around it is what people call 春节.
 SPRING_FESTIVAL = {
@@ -128,12 +148,26 @@ def _first_range(text: str, now: datetime, slack: timedelta) -> TimeRange | None
         return one_day(int(m.group(3)), MONTHS[m.group(1)], int(m.group(2)), m.group(0))
     if m := _DAY_MONTH_YEAR.search(lowered):
         return one_day(int(m.group(3)), MONTHS[m.group(2)], int(m.group(1)), m.group(0))
-    if m := re.search(r"(去年|今年|前年)?(\d{1,2})月(\d{1,2})[日号]", text):  # a day without its year
-        offset = {"去年": 1, "前年": 2, "今年": 0}.get(m.group(1) or "", None)
+    # a day without its year: in a year the question names elsewhere, else the most recent one
+    named_year = re.search(r"(?<!\d)((?:19|20)\d{2})(?!\d)", text)
+
+    def year_of(month: int, day: int, offset: int | None = None) -> int:
+        if offset is not None:
+            return now.year - offset
+        if named_year:
+            return int(named_year.group(1))
+        return now.year - ((month, day) > (today.month, today.day))
+
+    if m := re.search(r"(去年|今年|前年)?(\d{1,2})月(\d{1,2})[日号]", text):
         month, day = int(m.group(2)), int(m.group(3))
-        if offset is None:  # the most recent such day that has begun
-            offset = 0 if (month, day) <= (today.month, today.day) else 1
-        return one_day(now.year - offset, month, day, m.group(0))
+        offset = {"去年": 1, "前年": 2, "今年": 0}.get(m.group(1) or "", None)
+        return one_day(year_of(month, day, offset), month, day, m.group(0))
+    if m := _first_date_like(_MONTH_DAY, lowered, month_group=1):
+        month, day = MONTHS[m.group(1)], int(m.group(2))
+        return one_day(year_of(month, day), month, day, m.group(0))
+    if m := _first_date_like(_DAY_MONTH, lowered, month_group=2):
+        month, day = MONTHS[m.group(2)], int(m.group(1))
+        return one_day(year_of(month, day), month, day, m.group(0))
     if m := re.search(r"(\d{4})年(\d{1,2})月", text):
         return found(checked(_month, int(m.group(1)), int(m.group(2)), now, phrase=m.group(0)), m.group(0))
     if m := re.search(rf"\b({_MONTH_RE})\.?,?\s+(\d{{4}})\b", lowered):
@@ -142,6 +176,9 @@ def _first_range(text: str, now: datetime, slack: timedelta) -> TimeRange | None
         month = MONTHS[m.group(1)]
         year = now.year if month < now.month else now.year - 1
         return found(_month(year, month, now), m.group(0))
+    if m := _IN_MONTH.search(lowered):
+        month = MONTHS[m.group(1)]
+        return found(_month(_past_month(month, now), month, now), m.group(0))
     if m := re.search(r"(去年|今年|前年)?(\d{1,2})月(?!\d)", text):
         offset = {"去年": 1, "前年": 2, "今年": 0}.get(m.group(1) or "", None)
         month = int(m.group(2))
@@ -157,8 +194,12 @@ def _first_range(text: str, now: datetime, slack: timedelta) -> TimeRange | None
             return found(bounds, m.group(0))
     if m := re.search(r"\b(?:in\s+)?((?:19|20)\d{2})\b|((?:19|20)\d{2})年", text):
         return found(_year(int(m.group(1) or m.group(2)), now), m.group(0))
+    if bounds := _relative(lowered, today):
+        (start_day, end_day), phrase = bounds
+        return TimeRange(_day(start_day, now), _day(end_day, now), phrase)
     relative = [
         (r"\byesterday\b|昨天|昨晚", today - timedelta(days=1), 1),
+        (r"大前天", today - timedelta(days=3), 1),
         (r"前天", today - timedelta(days=2), 1),
         (r"\btoday\b|今天|今晚", today, 1),
         (r"\blast week\b|上周|上个星期|上星期", today - timedelta(days=today.weekday() + 7), 7),
@@ -178,3 +219,74 @@ def _first_range(text: str, now: datetime, slack: timedelta) -> TimeRange | None
     if m := re.search(r"\bthis year\b|今年", lowered):
         return found(_year(now.year, now), m.group(0))
     return None
+
+
+_DATE_CUE = re.compile(r"(?:\b(?:on|by|since|until|till|before|after|from|of|around|early|late|mid)\s+(?:the\s+)?)$")
+
+
+def _first_date_like(pattern: re.Pattern, lowered: str, month_group: int) -> re.Match | None:
+    """The first match that reads as a date: "may 5" only with an ordinal ("may 5th") or a
+    word like "on" before it, since "may" is mostly a verb ("we may 2x it")."""
+    for m in pattern.finditer(lowered):
+        if m.group(month_group) != "may" or re.search(r"\d(?:st|nd|rd|th)", m.group(0)) \
+                or _DATE_CUE.search(lowered[:m.start()]):
+            return m
+    return None
+
+
+def _count(word: str) -> int | None:
+    """3, "three", "a couple of", "三", "十二", "两"; None for "几" (a few: the caller decides)."""
+    if word.isdigit():
+        return int(word)
+    if word in _COUNT_WORDS:
+        return _COUNT_WORDS[word]
+    if word == "几":
+        return None
+    if "十" in word:  # 十 10, 十二 12, 二十 20, 二十三 23
+        tens, _, ones = word.partition("十")
+        return _ZH_DIGITS.get(tens, 1) * 10 + _ZH_DIGITS.get(ones, 0)
+    return _ZH_DIGITS.get(word)
+
+
+def _relative(lowered: str, today: date) -> tuple[tuple[date, date], str] | None:
+    """Weekends, weekdays and "N days/weeks/months/years ago", relative to `today`, as [start, end)
+    days. `lowered`: the question in lower case (Chinese is unchanged by that)."""
+    try:
+        return _relative_days(lowered, today)
+    except (ValueError, OverflowError):  # "900 years ago" from a year near 1000
+        return None
+
+
+def _relative_days(lowered: str, today: date) -> tuple[tuple[date, date], str] | None:
+    monday = today - timedelta(days=today.weekday())
+    if m := re.search(r"\blast weekend\b|上个?周末|上个?星期的?周末", lowered):
+        return (monday - timedelta(days=2), monday), m.group(0)
+    if m := re.search(r"\bthis weekend\b|这个?周末|本周末", lowered):
+        return (monday + timedelta(days=5), monday + timedelta(days=7)), m.group(0)
+    if m := re.search(rf"\blast\s+({_WEEKDAY_RE})\b", lowered):  # the most recent one before today
+        back = (today.weekday() - WEEKDAYS[m.group(1)]) % 7 or 7
+        day = today - timedelta(days=back)
+        return (day, day + timedelta(days=1)), m.group(0)
+    if m := re.search(r"上个?(?:星期|周|礼拜)([一二三四五六日天])", lowered):  # that day of the week before
+        day = monday - timedelta(days=7) + timedelta(days=_ZH_WEEKDAYS[m.group(1)])
+        return (day, day + timedelta(days=1)), m.group(0)
+    if m := _AGO.search(lowered):
+        count, unit, phrase = _count(m.group(1)), m.group(2), m.group(0)
+    elif m := _ZH_AGO.search(lowered):
+        count, phrase = _count(m.group(1)), m.group(0)
+        unit = {"天": "day", "日": "day", "个月": "month", "年": "year"}.get(m.group(2), "week")
+    else:
+        return None
+    if count is None:  # 几天前, "a few": about three
+        count = 3
+    if unit == "day":  # people round: a day either side
+        day = today - timedelta(days=count)
+        return (day - timedelta(days=1), day + timedelta(days=2)), phrase
+    if unit == "week":  # the seven days around that point
+        day = today - timedelta(weeks=count)
+        return (day - timedelta(days=3), day + timedelta(days=4)), phrase
+    if unit == "month":  # that calendar month
+        months = today.year * 12 + today.month - 1 - count
+        year, month = divmod(months, 12)
+        return (date(year, month + 1, 1), date(year + (month == 11), (month + 1) % 12 + 1, 1)), phrase
+    return (date(today.year - count, 1, 1), date(today.year - count + 1, 1, 1)), phrase

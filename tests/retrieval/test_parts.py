@@ -76,6 +76,22 @@ def test_cjk_tokens_and_sparse_vectors():
     ("9月15日我们去哪了", datetime(2024, 9, 12), datetime(2024, 9, 19)),  # the last 15 September
     ("3月8号吃了什么", datetime(2025, 3, 5), datetime(2025, 3, 12)),
     ("去年3月8号", datetime(2024, 3, 5), datetime(2024, 3, 12)),
+    ("on March 16", datetime(2024, 3, 13), datetime(2024, 3, 20)),  # no year: the last 16 March
+    ("the 3rd of May", datetime(2024, 4, 30), datetime(2024, 5, 7)),
+    ("on March 5 in 2022", datetime(2022, 3, 2), datetime(2022, 3, 9)),  # the year named elsewhere
+    ("Where was the picture shared on December 1,2023 taken?", datetime(2023, 11, 28), datetime(2023, 12, 5)),
+    ("what happened in November?", datetime(2024, 11, 1), datetime(2024, 12, 1)),
+    # relative to now, a Monday: weekends, weekdays, "N ... ago"
+    ("what did we eat last weekend?", datetime(2025, 3, 8), datetime(2025, 3, 10)),
+    ("上周末去哪了", datetime(2025, 3, 8), datetime(2025, 3, 10)),
+    ("last Friday's dinner", datetime(2025, 3, 7), datetime(2025, 3, 8)),
+    ("上周五", datetime(2025, 3, 7), datetime(2025, 3, 8)),
+    ("大前天", datetime(2025, 3, 7), datetime(2025, 3, 8)),
+    ("3 days ago", datetime(2025, 3, 6), datetime(2025, 3, 9)),  # a day either side
+    ("三天前吃了什么", datetime(2025, 3, 6), datetime(2025, 3, 9)),
+    ("two weeks ago", datetime(2025, 2, 21), datetime(2025, 2, 28)),
+    ("两个月前", datetime(2025, 1, 1), datetime(2025, 2, 1)),
+    ("three years ago", datetime(2022, 1, 1), datetime(2023, 1, 1)),
 ])
 def test_time_phrases(text, start, end):
     now = datetime(2025, 3, 10, 15, 0, tzinfo=CST)
@@ -83,8 +99,10 @@ def test_time_phrases(text, start, end):
     assert found is not None and (found.start, found.end) == (start.replace(tzinfo=CST), end.replace(tzinfo=CST))
 
 
-def test_no_time_phrase_means_none():
-    assert parse_time_range("What camera does she use?", datetime(2025, 3, 10, tzinfo=CST)) is None
+@pytest.mark.parametrize("text", ["What camera does she use?", "we may 2x the order", "what may 5 people do",
+                                  "march 162022", "she may go in a week"])
+def test_no_time_phrase_means_none(text):
+    assert parse_time_range(text, datetime(2025, 3, 10, tzinfo=CST)) is None
 
 
 def test_embedder_registry_is_lazy_and_typed():
