@@ -26,6 +26,15 @@ _DAY_MONTH_YEAR = re.compile(rf"\b{_DAY_RE}\s+(?:of\s+)?({_MONTH_RE})\.?(?:,\s*|
 # The same without a year ("on March 16", "the 3rd of May"): the most recent such day
 _MONTH_DAY = re.compile(rf"\b({_MONTH_RE})\.?\s+{_DAY_RE}\b")
 _DAY_MONTH = re.compile(rf"\b{_DAY_RE}\s+(?:of\s+)?({_MONTH_RE})\b")
+# Part of a month: "the last week of October 2023", "the first weekend of August", "the beginning of
+# January 2023", "the first half of September 2022"
+_PART_OF_MONTH = re.compile(
+    r"\b(?:(?P<rank>first|second|third|fourth|last)\s+(?:(?P<two>two|2)\s+)?(?P<unit>weekend|weeks?)\s+of"
+    r"|(?P<part>beginning|start|middle|end|first half|second half)\s+of|(?P<loose>early|mid|late)(?:\s+of)?[\s-])"
+    rf"\s*(?P<month>{_MONTH_RE})\.?(?:,?\s+(?P<year>\d{{4}}))?\b")
+_ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3}
+_MONTH_PARTS = {"beginning": (1, 10), "start": (1, 10), "early": (1, 10), "middle": (11, 20), "mid": (11, 20),
+                "end": (21, 31), "late": (21, 31), "first half": (1, 15), "second half": (16, 31)}
 # A month without a year needs "in"/"during" before it ("may" alone is mostly a verb): the last one
 _IN_MONTH = re.compile(rf"\b(?:in|during)\s+(?:the\s+)?({_MONTH_RE})\b")
 
@@ -168,6 +177,26 @@ def _first_range(text: str, now: datetime, slack: timedelta) -> TimeRange | None
     if m := _first_date_like(_DAY_MONTH, lowered, month_group=2):
         month, day = MONTHS[m.group(2)], int(m.group(1))
         return one_day(year_of(month, day), month, day, m.group(0))
+    if m := _PART_OF_MONTH.search(lowered):
+        month = MONTHS[m["month"]]
+        year = int(m["year"]) if m["year"] else int(named_year.group(1)) if named_year else _past_month(month, now)
+        first, after = checked(_month, year, month, now, phrase=m.group(0))
+        days = (after - first).days
+        if rank := m["rank"]:  # a week, two weeks or a weekend by its rank in the month
+            weeks = 2 if m["two"] else 1
+            if m["unit"] == "weekend":
+                saturdays = [d for d in range(days) if (first + timedelta(days=d)).weekday() == 5]
+                start = saturdays[-1] if rank == "last" else saturdays[min(_ORDINALS[rank], len(saturdays) - 1)]
+                end = start + 2
+            elif rank == "last":
+                start, end = days - 7 * weeks, days
+            else:
+                start = 7 * _ORDINALS[rank]
+                end = min(days, start + 7 * weeks)
+        else:
+            low, high = _MONTH_PARTS[m["part"] or m["loose"]]
+            start, end = low - 1, min(high, days)
+        return TimeRange(first + timedelta(days=start) - slack, first + timedelta(days=end) + slack, m.group(0))
     if m := re.search(r"(\d{4})年(\d{1,2})月", text):
         return found(checked(_month, int(m.group(1)), int(m.group(2)), now, phrase=m.group(0)), m.group(0))
     if m := re.search(rf"\b({_MONTH_RE})\.?,?\s+(\d{{4}})\b", lowered):

@@ -92,6 +92,11 @@ def test_cjk_tokens_and_sparse_vectors():
     ("two weeks ago", datetime(2025, 2, 21), datetime(2025, 2, 28)),
     ("两个月前", datetime(2025, 1, 1), datetime(2025, 2, 1)),
     ("three years ago", datetime(2022, 1, 1), datetime(2023, 1, 1)),
+    # part of a month, with the same slack as a day
+    ("Where was he in the last week of October 2023?", datetime(2023, 10, 22), datetime(2023, 11, 4)),
+    ("the first weekend of October 2023", datetime(2023, 10, 4), datetime(2023, 10, 12)),  # Sat 7 and Sun 8
+    ("the beginning of November 2022", datetime(2022, 10, 29), datetime(2022, 11, 14)),
+    ("mid-July 2024", datetime(2024, 7, 8), datetime(2024, 7, 24)),
 ])
 def test_time_phrases(text, start, end):
     now = datetime(2025, 3, 10, 15, 0, tzinfo=CST)
@@ -100,7 +105,7 @@ def test_time_phrases(text, start, end):
 
 
 @pytest.mark.parametrize("text", ["What camera does she use?", "we may 2x the order", "what may 5 people do",
-                                  "march 162022", "she may go in a week"])
+                                  "march 162022", "she may go in a week", "the end may come"])
 def test_no_time_phrase_means_none(text):
     assert parse_time_range(text, datetime(2025, 3, 10, tzinfo=CST)) is None
 
