@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -55,15 +56,19 @@ class IngestConfig(Section):
     @field_validator("source_tz")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r} (use an IANA name like 'Asia/Shanghai')") from None
-        return value
+        return known_zone(value)
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.source_tz)
+
+
+def known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {value!r} (use an IANA name like 'Asia/Shanghai')") from None
+    return value
 
 
 class PathsConfig(Section):
@@ -221,6 +226,7 @@ class ServiceConfig(Section):
     memory_share: float = Field(0.25, gt=0, lt=1, description="share of the context window given to retrieved memories")
     memory_tokens_cap: int = Field(8000, gt=0, description="most tokens of memories per prompt, whatever the window (longer prompts are slower to read); bench/memory_recall.py --cap-sweep")
     memory_tokens: int | None = Field(None, gt=0, description="fixed memory budget in tokens; None = memory_share of the context window, at most memory_tokens_cap")
+    timezone: str | None = Field(None, description="the twin's local time: 'today' in its prompt and what 'yesterday', 'last weekend', '上周末' in a question mean (an IANA name like 'Asia/Shanghai'); None = this machine's (a container's is usually UTC)")
     default_max_tokens: int = Field(256, gt=0, description="reply length when a request names none")
     repetition_penalty: float = Field(1.1, ge=1.0, description="in-process generation: >1 discourages loops in small models")
     max_tokens_limit: int = Field(1024, gt=0, description="largest max_tokens a request may ask for")
@@ -229,6 +235,15 @@ class ServiceConfig(Section):
     request_log: bool = Field(True, description="log time, mode, memory ids/scores and latency (no message text)")
     request_log_days: float | None = Field(30, gt=0, description="request log rows older than this many days are deleted; None = keep")
     request_log_rows: int | None = Field(100_000, gt=0, description="the request log keeps at most this many newest rows; None = no cap")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return None if value is None else known_zone(value)
+
+    def now(self) -> datetime:
+        """The current time in the twin's time zone (service.timezone, else this machine's)."""
+        return datetime.now(ZoneInfo(self.timezone)) if self.timezone else datetime.now().astimezone()
 
     @model_validator(mode="after")
     def _openai_needs_url(self) -> ServiceConfig:

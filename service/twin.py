@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import date
+from functools import partial
 
 from twin.budget import TWIN, WRITER, served_prompt
 from twin.config import TwinConfig
@@ -62,9 +62,10 @@ class Twin:
         budget = self.backend.memory_budget(self.memory.tokens_per_memory())  # top_k by the store's memory size
         refuse_if_latest_cannot_fit(history[-1]["content"], budget.context_tokens, max_tokens, self.backend.count_tokens)
         timings: dict[str, float] = {}
-        prompt = served_prompt(self.config.persona, budget, self.memory.search, history,
+        now = svc.now()  # "today" in the prompt and "yesterday" in a question: the twin's own clock
+        prompt = served_prompt(self.config.persona, budget, partial(self.memory.search, now=now), history,
                                mode=mode, reply_tokens=max_tokens, count_tokens=self.backend.count_tokens,
-                               app_notes=app_notes, today=date.today(), timings=timings,
+                               app_notes=app_notes, today=now.date(), timings=timings,
                                special_tokens=self.backend.special_tokens())
         params = GenerationParams(
             max_tokens=max_tokens,

@@ -85,3 +85,12 @@ def test_every_module_imports_with_the_base_install():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"imported at module level: {out.stdout.strip()}"
+
+
+def test_the_service_timezone_is_checked_and_names_the_key(tmp_path):
+    path = tmp_path / "twin.toml"
+    path.write_text('[service]\ntimezone = "Mars/Base"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"service\.timezone.*Mars/Base"):
+        load_config(path, env={})
+    path.write_text('[service]\ntimezone = "Asia/Shanghai"\n', encoding="utf-8")
+    assert load_config(path, env={}).service.now().utcoffset().total_seconds() == 8 * 3600

@@ -240,3 +240,26 @@ def test_a_question_searched_twice_is_embedded_once():
         gateway.search(f"question {i}", 8)
     gateway.search("write about the Huangshan trip", 8)  # pushed out by newer questions: embedded again
     assert embedded.count("write about the Huangshan trip") == 2 and len(gateway._vectors) == RECENT_QUERIES
+
+
+def test_today_and_time_phrases_follow_the_twin_s_timezone():
+    """service.timezone sets the twin's clock: a server in UTC serving an owner in Shanghai must
+    not date the prompt, or read "yesterday", eight hours behind."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    for zone in ("Asia/Shanghai", "America/Los_Angeles"):
+        twin, memory = echo_twin(8192, timezone=zone)
+        seen = []
+        memory.search = lambda query, k, **filters: seen.append(filters) or []
+        before = datetime.now(ZoneInfo(zone))
+        plan = ask(twin, "what did we eat yesterday?")
+        after = datetime.now(ZoneInfo(zone))
+        now = seen[0]["now"]
+        assert now.utcoffset() == before.utcoffset() and before <= now <= after + timedelta(seconds=1)
+        assert f"Today is {now.date().isoformat()}." in plan.messages[0]["content"]
+    unset, memory = echo_twin(8192)
+    seen = []
+    memory.search = lambda query, k, **filters: seen.append(filters) or []
+    ask(unset)
+    assert seen[0]["now"].utcoffset() == datetime.now().astimezone().utcoffset()  # this machine's zone
