@@ -21,7 +21,7 @@ async def search(body: MemorySearchRequest, state: State) -> dict:
     started = time.perf_counter()
     k = body.k or state.config.memory.top_k
     filters = body.model_dump(exclude={"query", "k"}, exclude_none=True)
-    hits = await run_in_threadpool(state.memory.search, body.query, k, **filters)
+    hits = await run_in_threadpool(state.memory.search, body.query, k, now=state.config.service.now(), **filters)
     elapsed = (time.perf_counter() - started) * 1e3
     state.record(RequestRecord(route="memories.search", memory_ids=[h.id or h.memory.id for h in hits],
                                memory_scores=[h.score for h in hits], retrieval_ms=elapsed, latency_ms=elapsed))
