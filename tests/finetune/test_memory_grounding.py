@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -148,12 +148,8 @@ def test_served_and_trained_system_messages_are_byte_identical(monkeypatch):
         def tokens_per_memory(self):
             return None  # as unknown as the dataset's: both budgets retrieve alike
 
-    class FixedDate(date):
-        @classmethod
-        def today(cls):
-            return session_day
-
-    monkeypatch.setattr(service_twin, "date", FixedDate)
+    # the twin's clock (service.timezone) reads the session's day
+    monkeypatch.setattr(type(cfg.service), "now", lambda self: datetime.combine(session_day, time(12)).astimezone())
     twin = service_twin.Twin(cfg, EchoBackend(cfg), Gateway())
     plan = twin.plan(ChatCompletionRequest(model="twin", messages=[{"role": "user", "content": later.messages[-2]["content"]}]))
     assert "<memories>" in plan.messages[0]["content"]
