@@ -1,5 +1,5 @@
 """Find the time a question names: "March 16, 2022", "2024年9月", "last November", "春节", "yesterday",
-"last weekend", "上周五", "three weeks ago", "两个月前".
+"last weekend", "上周五", "three weeks ago", "两个月前", "summer 2021", "去年夏天", "暑假".
 
 Returns a [start, end) range in the timezone of `now`, or None. Relative phrases are relative
 to `now`. Only explicit phrases count; a question without one gets None, so search behaves as
@@ -51,6 +51,15 @@ _COUNT_RE = r"\d{1,3}|" + "|".join(sorted(_COUNT_WORDS, key=len, reverse=True))
 _AGO = re.compile(rf"\b({_COUNT_RE})\s+(day|week|month|year)s?\s+ago\b")
 _ZH_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _ZH_AGO = re.compile(r"(\d{1,3}|[一二两三四五六七八九十]{1,3}|几)\s*(天|日|个?星期|周|个?礼拜|个月|年)(?:以)?前")
+
+# Seasons (northern hemisphere) and school holidays, as (first month, months): "summer 2021", "last
+# winter", "去年夏天", "暑假". Winter runs from December into the next year.
+SEASONS = {"spring": (3, 3), "summer": (6, 3), "autumn": (9, 3), "fall": (9, 3), "winter": (12, 3),
+           "春": (3, 3), "夏": (6, 3), "秋": (9, 3), "冬": (12, 3), "暑假": (7, 2), "寒假": (1, 2)}
+_EN_SEASON = r"spring|summer|autumn|fall|winter"
+_SEASON_YEAR = re.compile(rf"\b({_EN_SEASON})(?:\s+of)?,?\s+((?:19|20)\d{{2}})\b|((?:19|20)\d{{2}})年的?([春夏秋冬])[天季]|((?:19|20)\d{{2}})年的?(暑假|寒假)")
+# "fall" alone is mostly a verb: a season without a year needs "last", "this" or "in the" before it
+_SEASON_REL = re.compile(rf"\b(last|this|in the|during the|over the)\s+({_EN_SEASON})\b|(去年|今年|前年)?的?(?:([春夏秋冬])[天季]|(暑假|寒假))")
 
 # Spring Festival (Chinese New Year's day); the week around it is what people call 春节.
 SPRING_FESTIVAL = {
@@ -221,6 +230,8 @@ def _first_range(text: str, now: datetime, slack: timedelta) -> TimeRange | None
             if which == "spring" and bounds and bounds[0] > now and "去年" not in text:
                 bounds = _festival(year - 1, now, which)  # this year's has not come yet
             return found(bounds, m.group(0))
+    if bounds := _season(lowered, now):
+        return bounds
     if m := re.search(r"\b(?:in\s+)?((?:19|20)\d{2})\b|((?:19|20)\d{2})年", text):
         return found(_year(int(m.group(1) or m.group(2)), now), m.group(0))
     if bounds := _relative(lowered, today):
@@ -319,3 +330,34 @@ def _relative_days(lowered: str, today: date) -> tuple[tuple[date, date], str] |
         year, month = divmod(months, 12)
         return (date(year, month + 1, 1), date(year + (month == 11), (month + 1) % 12 + 1, 1)), phrase
     return (date(today.year - count, 1, 1), date(today.year - count + 1, 1, 1)), phrase
+
+
+def _season_range(name: str, year: int, now: datetime) -> tuple[datetime, datetime]:
+    first, months = SEASONS[name]
+    start = _day(date(year, first, 1), now)
+    index = year * 12 + first - 1 + months
+    return start, _day(date(index // 12, index % 12 + 1, 1), now)
+
+
+def _season(lowered: str, now: datetime) -> TimeRange | None:
+    """A season or school holiday: with its year, or "last" (the latest that has ended), "this" /
+    "今年", "去年" / "前年", and "in the" or bare Chinese (the latest that has begun)."""
+    if m := _SEASON_YEAR.search(lowered):
+        name = m.group(1) or m.group(4) or m.group(6)
+        year = int(m.group(2) or m.group(3) or m.group(5))
+        return TimeRange(*_season_range(name, year, now), m.group(0))
+    if not (m := _SEASON_REL.search(lowered)):
+        return None
+    name = m.group(2) or m.group(4) or m.group(5)
+    if not name:
+        return None
+    which = m.group(1) or m.group(3) or ""
+    if which in ("this", "今年"):  # this year's; a winter that began last December is still this one
+        year = now.year - 1 if SEASONS[name][0] == 12 and now.month <= 2 else now.year
+    elif which in ("去年", "前年"):
+        year = now.year - (1 if which == "去年" else 2)
+    else:  # the latest that has begun ("in the summer", "暑假"), or for "last" the latest that has ended
+        year = now.year + 1
+        while _season_range(name, year, now)[0 if which != "last" else 1] > now:
+            year -= 1
+    return TimeRange(*_season_range(name, year, now), m.group(0))

@@ -97,6 +97,15 @@ def test_cjk_tokens_and_sparse_vectors():
     ("the first weekend of October 2023", datetime(2023, 10, 4), datetime(2023, 10, 12)),  # Sat 7 and Sun 8
     ("the beginning of November 2022", datetime(2022, 10, 29), datetime(2022, 11, 14)),
     ("mid-July 2024", datetime(2024, 7, 8), datetime(2024, 7, 24)),
+    # seasons and school holidays (now is 10 March 2025)
+    ("What state did Joanna visit in summer 2021?", datetime(2021, 6, 1), datetime(2021, 9, 1)),
+    ("去年夏天去哪玩了", datetime(2024, 6, 1), datetime(2024, 9, 1)),
+    ("last winter", datetime(2024, 12, 1), datetime(2025, 3, 1)),  # the latest that has ended
+    ("last summer", datetime(2024, 6, 1), datetime(2024, 9, 1)),
+    ("今年夏天", datetime(2025, 6, 1), datetime(2025, 9, 1)),
+    ("in the fall", datetime(2024, 9, 1), datetime(2024, 12, 1)),
+    ("暑假", datetime(2024, 7, 1), datetime(2024, 9, 1)),
+    ("2023年的寒假", datetime(2023, 1, 1), datetime(2023, 3, 1)),
 ])
 def test_time_phrases(text, start, end):
     now = datetime(2025, 3, 10, 15, 0, tzinfo=CST)
@@ -105,7 +114,8 @@ def test_time_phrases(text, start, end):
 
 
 @pytest.mark.parametrize("text", ["What camera does she use?", "we may 2x the order", "what may 5 people do",
-                                  "march 162022", "she may go in a week", "the end may come"])
+                                  "march 162022", "she may go in a week", "the end may come",
+                                  "When did Evan's son fall off his bike?"])
 def test_no_time_phrase_means_none(text):
     assert parse_time_range(text, datetime(2025, 3, 10, tzinfo=CST)) is None
 
