@@ -34,8 +34,11 @@ def serve(
     if overrides:
         cfg = cfg.model_copy(update={"service": cfg.service.model_validate({**cfg.service.model_dump(), **overrides})})
     app = create_app(cfg, announce=lambda text: console.print(text, markup=False), warm_memory=True)
+    now = cfg.service.now()
+    clock = cfg.service.timezone or f"this machine's zone, UTC{now.strftime('%z')}; set service.timezone to change it"
     console.print(f"twin serving [bold]{cfg.service.model_name}[/bold] on http://{cfg.service.host}:{cfg.service.port} "
-                  f"(backend {cfg.service.backend}); chat page at /")
+                  f"(backend {cfg.service.backend}); chat page at /; today is {now.date().isoformat()} ({clock})",
+                  markup=True, highlight=False)
     uvicorn.run(app, host=cfg.service.host, port=cfg.service.port, log_level="info")
 
 
