@@ -37,8 +37,8 @@ def serve(
     now = cfg.service.now()
     clock = cfg.service.timezone or f"this machine's zone, UTC{now.strftime('%z')}; set service.timezone to change it"
     console.print(f"twin serving [bold]{cfg.service.model_name}[/bold] on http://{cfg.service.host}:{cfg.service.port} "
-                  f"(backend {cfg.service.backend}); chat page at /; today is {now.date().isoformat()} ({clock})",
-                  markup=True, highlight=False)
+                  f"(backend {cfg.service.backend}); chat page at /")
+    console.print(f"the twin's clock: today is {now.date().isoformat()} ({clock})", highlight=False)
     uvicorn.run(app, host=cfg.service.host, port=cfg.service.port, log_level="info")
 
 

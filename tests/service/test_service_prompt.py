@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -250,3 +251,19 @@ def test_disclosure_in_the_conversation_language():
     assert disclosure(persona, "zh") == "（这是Lin的 AI 分身，不是Lin本人。）"
     own = PersonaConfig(name="小林", disclosure_zh="【{name}的AI分身】")
     assert disclosure(own, "zh") == "【小林的AI分身】" and disclosure(own, "en").startswith("(This is 小林's")
+
+
+def test_twin_serve_says_which_day_it_is_and_by_which_clock(twin_dir, monkeypatch):
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from twin.cli import build_app
+
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: started.append(kwargs))
+    monkeypatch.setenv("TWIN_SERVICE__TIMEZONE", "Pacific/Kiritimati")  # UTC+14: a day apart from most clocks
+    monkeypatch.setenv("TWIN_SERVICE__ALLOW_NO_AUTH", "true")
+    result = CliRunner().invoke(build_app(), ["serve", "--backend", "echo"])
+    assert result.exit_code == 0, result.output
+    today = datetime.now(ZoneInfo("Pacific/Kiritimati")).date().isoformat()
+    assert f"today is {today} (Pacific/Kiritimati)" in " ".join(result.output.split()) and started
