@@ -1,5 +1,5 @@
 """Find the time a question names: "March 16, 2022", "2024年9月", "last November", "春节", "yesterday",
-"last weekend", "上周五", "three weeks ago", "两个月前", "summer 2021", "去年夏天", "暑假".
+"last weekend", "上周五", "上上周", "前几天", "9月初", "three weeks ago", "两个月前", "summer 2021", "去年夏天", "暑假".
 
 Returns a [start, end) range in the timezone of `now`, or None. Relative phrases are relative
 to `now`. Only explicit phrases count; a question without one gets None, so search behaves as
@@ -60,6 +60,15 @@ _EN_SEASON = r"spring|summer|autumn|fall|winter"
 _SEASON_YEAR = re.compile(rf"\b({_EN_SEASON})(?:\s+of)?,?\s+((?:19|20)\d{{2}})\b|((?:19|20)\d{{2}})年的?([春夏秋冬])[天季]|((?:19|20)\d{{2}})年的?(暑假|寒假)")
 # "fall" alone is mostly a verb: a season without a year needs "last", "this" or "in the" before it
 _SEASON_REL = re.compile(rf"\b(last|this|in the|during the|over the)\s+({_EN_SEASON})\b|(去年|今年|前年)?的?(?:([春夏秋冬])[天季]|(暑假|寒假))")
+
+# Part of a month or a year in Chinese: "9月初" (early September), "12月底", "2023年年底", "去年年初"
+_ZH_PART = re.compile(r"(?:(?P<year>(?:19|20)\d{2})年的?|(?P<rel>去年|今年|前年)的?)?"
+                      r"(?:(?P<month>\d{1,2})月(?P<part>初|上旬|中旬|下旬|中|底|末)|年(?P<ypart>初|底|末))")
+_ZH_MONTH_PARTS = {"初": (1, 10), "上旬": (1, 10), "中": (11, 20), "中旬": (11, 20), "下旬": (21, 31), "底": (21, 31),
+                   "末": (21, 31)}
+_ZH_YEAR_PARTS = {"初": lambda y, now: (_day(date(y, 1, 1), now), _day(date(y, 3, 1), now)),
+                  "底": lambda y, now: (_day(date(y, 12, 1), now), _day(date(y + 1, 1, 1), now)),
+                  "末": lambda y, now: (_day(date(y, 12, 1), now), _day(date(y + 1, 1, 1), now))}
 
 # Spring Festival (Chinese New Year's day); the week around it is what people call 春节.
 SPRING_FESTIVAL = {
@@ -217,6 +226,18 @@ def _first_range(text: str, now: datetime, slack: timedelta) -> TimeRange | None
     if m := _IN_MONTH.search(lowered):
         month = MONTHS[m.group(1)]
         return found(_month(_past_month(month, now), month, now), m.group(0))
+    if m := _ZH_PART.search(text):  # "9月初", "去年12月底", "2023年年底", "年初"
+        year = int(m["year"]) if m["year"] else now.year - {"去年": 1, "前年": 2}.get(m["rel"] or "", 0)
+        if m["month"]:
+            if not (m["year"] or m["rel"]) and 1 <= int(m["month"]) <= 12:  # the last such month that has begun
+                year = _past_month(int(m["month"]), now)
+            first, after = checked(_month, year, int(m["month"]), now, phrase=m.group(0))
+            low, high = _ZH_MONTH_PARTS[m["part"]]
+            days = (after - first).days
+            start, end = first + timedelta(days=low - 1), first + timedelta(days=min(high, days))
+        else:
+            start, end = _ZH_YEAR_PARTS[m["ypart"]](year, now)
+        return TimeRange(start - slack, end + slack, m.group(0))
     if m := re.search(r"(去年|今年|前年)?(\d{1,2})月(?!\d)", text):
         offset = {"去年": 1, "前年": 2, "今年": 0}.get(m.group(1) or "", None)
         month = int(m.group(2))
@@ -299,16 +320,26 @@ def _relative(lowered: str, today: date) -> tuple[tuple[date, date], str] | None
 
 def _relative_days(lowered: str, today: date) -> tuple[tuple[date, date], str] | None:
     monday = today - timedelta(days=today.weekday())
-    if m := re.search(r"\blast weekend\b|上个?周末|上个?星期的?周末", lowered):
-        return (monday - timedelta(days=2), monday), m.group(0)
+    if m := re.search(r"\bthe week before last\b|上上个?(?:星期|周|礼拜)(?![一二三四五六日天末])", lowered):
+        return (monday - timedelta(days=14), monday - timedelta(days=7)), m.group(0)
+    if m := re.search(r"\bthe month before last\b|上上个?月", lowered):
+        year, month = divmod(today.year * 12 + today.month - 3, 12)
+        return (date(year, month + 1, 1), date(year + (month == 11), (month + 1) % 12 + 1, 1)), m.group(0)
+    if m := re.search(r"前几天|\bthe other day\b", lowered):  # a few days ago, not today
+        return (today - timedelta(days=6), today), m.group(0)
+    if m := re.search(r"\bearlier this week\b", lowered):
+        return (monday, today + timedelta(days=1)), m.group(0)
+    if m := re.search(r"\b(?:the weekend before last|last weekend)\b|(?:上上|上)个?(?:星期的?)?周末", lowered):
+        back = timedelta(weeks=2 if m.group(0).startswith(("上上", "the weekend before")) else 1)
+        return (monday - back + timedelta(days=5), monday - back + timedelta(days=7)), m.group(0)
     if m := re.search(r"\bthis weekend\b|这个?周末|本周末", lowered):
         return (monday + timedelta(days=5), monday + timedelta(days=7)), m.group(0)
     if m := re.search(rf"\blast\s+({_WEEKDAY_RE})\b", lowered):  # the most recent one before today
         back = (today.weekday() - WEEKDAYS[m.group(1)]) % 7 or 7
         day = today - timedelta(days=back)
         return (day, day + timedelta(days=1)), m.group(0)
-    if m := re.search(r"上个?(?:星期|周|礼拜)([一二三四五六日天])", lowered):  # that day of the week before
-        day = monday - timedelta(days=7) + timedelta(days=_ZH_WEEKDAYS[m.group(1)])
+    if m := re.search(r"(上上|上)个?(?:星期|周|礼拜)([一二三四五六日天])", lowered):  # that day a week or two back
+        day = monday - timedelta(weeks=len(m.group(1))) + timedelta(days=_ZH_WEEKDAYS[m.group(2)])
         return (day, day + timedelta(days=1)), m.group(0)
     if m := _AGO.search(lowered):
         count, unit, phrase = _count(m.group(1)), m.group(2), m.group(0)

@@ -106,6 +106,16 @@ def test_cjk_tokens_and_sparse_vectors():
     ("in the fall", datetime(2024, 9, 1), datetime(2024, 12, 1)),
     ("暑假", datetime(2024, 7, 1), datetime(2024, 9, 1)),
     ("2023年的寒假", datetime(2023, 1, 1), datetime(2023, 3, 1)),
+    # weeks and months back, the last few days, parts of a month or year in Chinese (slack 3 on the parts)
+    ("上上周去哪了", datetime(2025, 2, 24), datetime(2025, 3, 3)),
+    ("the week before last", datetime(2025, 2, 24), datetime(2025, 3, 3)),
+    ("上上周五", datetime(2025, 2, 28), datetime(2025, 3, 1)),
+    ("上上周末", datetime(2025, 3, 1), datetime(2025, 3, 3)),
+    ("上上个月", datetime(2025, 1, 1), datetime(2025, 2, 1)),
+    ("前几天我们吃的那家店", datetime(2025, 3, 4), datetime(2025, 3, 10)),
+    ("9月初", datetime(2024, 8, 29), datetime(2024, 9, 14)),
+    ("去年12月底", datetime(2024, 12, 18), datetime(2025, 1, 4)),
+    ("2023年年底", datetime(2023, 11, 28), datetime(2024, 1, 4)),
 ])
 def test_time_phrases(text, start, end):
     now = datetime(2025, 3, 10, 15, 0, tzinfo=CST)
