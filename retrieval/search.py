@@ -23,7 +23,7 @@ from twin.retrieval.embedders import Embedder
 from twin.retrieval.feedback import expanded_query
 from twin.retrieval.lexical import LexicalEncoder, Sparse
 from twin.retrieval.store import Candidate, ListQuery, MemoryFilter, MemoryStore, payload_memory
-from twin.retrieval.time_phrases import parse_time_range
+from twin.retrieval.time_phrases import DAY_SLACK, parse_time_range
 
 Reranker = Callable[[str, Sequence[str]], Sequence[float]]
 
@@ -36,7 +36,7 @@ class FusionParams:
     candidates: int = 50  # per list
     time_mode: str = "boost"  # "boost" | "filter" | "off"
     time_weight: float = 1.0
-    day_slack: int = 3  # memory.time_day_slack: days each side of a calendar day the question names
+    day_slack: int = DAY_SLACK  # memory.time_day_slack: days each side of a calendar day the question names
     lexical_coverage: float = 1.0  # exponent of the query-term coverage that scales lexical hits (0 = off)
     lexical_feedback: int = 12  # memory.lexical_feedback: the best this many fused hits widen the lexical query for a second search (0 = off)
     feedback_max_share: float = 0.3  # memory.lexical_feedback_max_share: words held by more of the read memories are not added

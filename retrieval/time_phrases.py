@@ -62,13 +62,12 @@ _SEASON_YEAR = re.compile(rf"\b({_EN_SEASON})(?:\s+of)?,?\s+((?:19|20)\d{{2}})\b
 _SEASON_REL = re.compile(rf"\b(last|this|in the|during the|over the)\s+({_EN_SEASON})\b|(去年|今年|前年)?的?(?:([春夏秋冬])[天季]|(暑假|寒假))")
 
 # Part of a month or a year in Chinese: "9月初" (early September), "12月底", "2023年年底", "去年年初"
+ZH_YEARS_BACK = {"今年": 0, "去年": 1, "前年": 2}
 _ZH_PART = re.compile(r"(?:(?P<year>(?:19|20)\d{2})年的?|(?P<rel>去年|今年|前年)的?)?"
                       r"(?:(?P<month>\d{1,2})月(?P<part>初|上旬|中旬|下旬|中|底|末)|年(?P<ypart>初|底|末))")
 _ZH_MONTH_PARTS = {"初": (1, 10), "上旬": (1, 10), "中": (11, 20), "中旬": (11, 20), "下旬": (21, 31), "底": (21, 31),
                    "末": (21, 31)}
-_ZH_YEAR_PARTS = {"初": lambda y, now: (_day(date(y, 1, 1), now), _day(date(y, 3, 1), now)),
-                  "底": lambda y, now: (_day(date(y, 12, 1), now), _day(date(y + 1, 1, 1), now)),
-                  "末": lambda y, now: (_day(date(y, 12, 1), now), _day(date(y + 1, 1, 1), now))}
+_ZH_YEAR_PARTS = {"初": (1, 2), "底": (12, 1), "末": (12, 1)}  # (first month, months): 年初 Jan-Feb, 年底 December
 
 # Spring Festival (Chinese New Year's day); the week around it is what people call 春节.
 SPRING_FESTIVAL = {
@@ -95,14 +94,30 @@ def _day(d: date, now: datetime) -> datetime:
     return datetime.combine(d, time(), tzinfo=now.tzinfo)
 
 
+def _month_days(year: int, month: int) -> tuple[date, date]:
+    return date(year, month, 1), date(year + (month == 12), month % 12 + 1, 1)
+
+
 def _month(year: int, month: int, now: datetime) -> tuple[datetime, datetime]:
-    start = _day(date(year, month, 1), now)
-    end = _day(date(year + (month == 12), month % 12 + 1, 1), now)
-    return start, end
+    start, end = _month_days(year, month)
+    return _day(start, now), _day(end, now)
+
+
+def _months_back(today: date, count: int) -> tuple[int, int]:
+    """(year, month) of the calendar month `count` months before today's."""
+    year, index = divmod(today.year * 12 + today.month - 1 - count, 12)
+    return year, index + 1
 
 
 def _year(year: int, now: datetime) -> tuple[datetime, datetime]:
     return _day(date(year, 1, 1), now), _day(date(year + 1, 1, 1), now)
+
+
+def _days_of_month(part: tuple[int, int], days: int) -> tuple[int, int]:
+    """A part of a month given as (first day, last day), e.g. (21, 31) for its end, as [start, end)
+    day offsets from the 1st of a month of `days` days."""
+    low, high = part
+    return low - 1, min(high, days)
 
 
 def _past_month(month: int, now: datetime) -> int:
@@ -187,7 +202,7 @@ def _first_range(text: str, now: datetime, slack: timedelta) -> TimeRange | None
 
     if m := re.search(r"(去年|今年|前年)?(\d{1,2})月(\d{1,2})[日号]", text):
         month, day = int(m.group(2)), int(m.group(3))
-        offset = {"去年": 1, "前年": 2, "今年": 0}.get(m.group(1) or "", None)
+        offset = ZH_YEARS_BACK.get(m.group(1) or "")
         return one_day(year_of(month, day, offset), month, day, m.group(0))
     if m := _first_date_like(_MONTH_DAY, lowered, month_group=1):
         month, day = MONTHS[m.group(1)], int(m.group(2))
@@ -212,8 +227,7 @@ def _first_range(text: str, now: datetime, slack: timedelta) -> TimeRange | None
                 start = 7 * _ORDINALS[rank]
                 end = min(days, start + 7 * weeks)
         else:
-            low, high = _MONTH_PARTS[m["part"] or m["loose"]]
-            start, end = low - 1, min(high, days)
+            start, end = _days_of_month(_MONTH_PARTS[m["part"] or m["loose"]], days)
         return TimeRange(first + timedelta(days=start) - slack, first + timedelta(days=end) + slack, m.group(0))
     if m := re.search(r"(\d{4})年(\d{1,2})月", text):
         return found(checked(_month, int(m.group(1)), int(m.group(2)), now, phrase=m.group(0)), m.group(0))
@@ -227,19 +241,19 @@ def _first_range(text: str, now: datetime, slack: timedelta) -> TimeRange | None
         month = MONTHS[m.group(1)]
         return found(_month(_past_month(month, now), month, now), m.group(0))
     if m := _ZH_PART.search(text):  # "9月初", "去年12月底", "2023年年底", "年初"
-        year = int(m["year"]) if m["year"] else now.year - {"去年": 1, "前年": 2}.get(m["rel"] or "", 0)
+        year = int(m["year"]) if m["year"] else now.year - ZH_YEARS_BACK.get(m["rel"] or "", 0)
         if m["month"]:
             if not (m["year"] or m["rel"]) and 1 <= int(m["month"]) <= 12:  # the last such month that has begun
                 year = _past_month(int(m["month"]), now)
             first, after = checked(_month, year, int(m["month"]), now, phrase=m.group(0))
-            low, high = _ZH_MONTH_PARTS[m["part"]]
-            days = (after - first).days
-            start, end = first + timedelta(days=low - 1), first + timedelta(days=min(high, days))
+            offsets = _days_of_month(_ZH_MONTH_PARTS[m["part"]], (after - first).days)
+            start, end = (first + timedelta(days=d) for d in offsets)
         else:
-            start, end = _ZH_YEAR_PARTS[m["ypart"]](year, now)
+            first_month, months = _ZH_YEAR_PARTS[m["ypart"]]
+            start, end = _months_span(year, first_month, months, now)
         return TimeRange(start - slack, end + slack, m.group(0))
     if m := re.search(r"(去年|今年|前年)?(\d{1,2})月(?!\d)", text):
-        offset = {"去年": 1, "前年": 2, "今年": 0}.get(m.group(1) or "", None)
+        offset = ZH_YEARS_BACK.get(m.group(1) or "")
         month = int(m.group(2))
         if 1 <= month <= 12:
             year = now.year - offset if offset is not None else _past_month(month, now)
@@ -271,8 +285,7 @@ def _first_range(text: str, now: datetime, slack: timedelta) -> TimeRange | None
             start = _day(start_day, now)
             return TimeRange(start, start + timedelta(days=days), m.group(0))
     if m := re.search(r"\blast month\b|上个月|上月", lowered):
-        year, month = (now.year, now.month - 1) if now.month > 1 else (now.year - 1, 12)
-        return found(_month(year, month, now), m.group(0))
+        return found(_month(*_months_back(today, 1), now), m.group(0))
     if m := re.search(r"\bthis month\b|这个月|本月", lowered):
         return found(_month(now.year, now.month, now), m.group(0))
     if m := re.search(r"\blast year\b|去年", lowered):
@@ -323,8 +336,7 @@ def _relative_days(lowered: str, today: date) -> tuple[tuple[date, date], str] |
     if m := re.search(r"\bthe week before last\b|上上个?(?:星期|周|礼拜)(?![一二三四五六日天末])", lowered):
         return (monday - timedelta(days=14), monday - timedelta(days=7)), m.group(0)
     if m := re.search(r"\bthe month before last\b|上上个?月", lowered):
-        year, month = divmod(today.year * 12 + today.month - 3, 12)
-        return (date(year, month + 1, 1), date(year + (month == 11), (month + 1) % 12 + 1, 1)), m.group(0)
+        return _month_days(*_months_back(today, 2)), m.group(0)
     if m := re.search(r"前几天|\bthe other day\b", lowered):  # a few days ago, not today
         return (today - timedelta(days=6), today), m.group(0)
     if m := re.search(r"\bearlier this week\b", lowered):
@@ -357,17 +369,19 @@ def _relative_days(lowered: str, today: date) -> tuple[tuple[date, date], str] |
         day = today - timedelta(weeks=count)
         return (day - timedelta(days=3), day + timedelta(days=4)), phrase
     if unit == "month":  # that calendar month
-        months = today.year * 12 + today.month - 1 - count
-        year, month = divmod(months, 12)
-        return (date(year, month + 1, 1), date(year + (month == 11), (month + 1) % 12 + 1, 1)), phrase
+        return _month_days(*_months_back(today, count)), phrase
     return (date(today.year - count, 1, 1), date(today.year - count + 1, 1, 1)), phrase
 
 
+def _months_span(year: int, first_month: int, months: int, now: datetime) -> tuple[datetime, datetime]:
+    """`months` calendar months from the first of `first_month` in `year` (a winter runs into the
+    next year)."""
+    end_year, end_index = divmod(year * 12 + first_month - 1 + months, 12)
+    return _day(date(year, first_month, 1), now), _day(date(end_year, end_index + 1, 1), now)
+
+
 def _season_range(name: str, year: int, now: datetime) -> tuple[datetime, datetime]:
-    first, months = SEASONS[name]
-    start = _day(date(year, first, 1), now)
-    index = year * 12 + first - 1 + months
-    return start, _day(date(index // 12, index % 12 + 1, 1), now)
+    return _months_span(year, *SEASONS[name], now)
 
 
 def _season(lowered: str, now: datetime) -> TimeRange | None:
@@ -386,7 +400,7 @@ def _season(lowered: str, now: datetime) -> TimeRange | None:
     if which in ("this", "今年"):  # this year's; a winter that began last December is still this one
         year = now.year - 1 if SEASONS[name][0] == 12 and now.month <= 2 else now.year
     elif which in ("去年", "前年"):
-        year = now.year - (1 if which == "去年" else 2)
+        year = now.year - ZH_YEARS_BACK[which]
     else:  # the latest that has begun ("in the summer", "暑假"), or for "last" the latest that has ended
         year = now.year + 1
         while _season_range(name, year, now)[0 if which != "last" else 1] > now:
